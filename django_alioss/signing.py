@@ -68,7 +68,7 @@ V4_RESERVED_PARAMS = frozenset({
 _ENDPOINT_RE = re.compile(r"^([a-zA-Z]+://)?[\w.-]+(:\d+)?$")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
-Params = Mapping[str, "str | None"]
+Params = Mapping[str, str | None]
 Headers = Mapping[str, str]
 
 
@@ -174,9 +174,9 @@ def _check_params(params: Params, reserved: frozenset[str]) -> None:
         raise ValueError(f"params may not set {sorted(clash)}: the signer sets them")
 
 
-def _lower_headers(headers: Headers | None) -> dict[str, str]:
+def _lower_headers(headers: Headers) -> dict[str, str]:
     """Header names lowercased; a later spelling of the same name wins (as in oss2)."""
-    return {k.lower(): v for k, v in headers.items()} if headers else {}
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def v1_query(

@@ -1,0 +1,117 @@
+"""``python -m django_alioss.emulator``: serve OSS, STS and an OIDC issuer locally.
+
+The first lines on standard output are shell ``export`` lines (flushed before
+serving); everything else goes to standard error. The process serves until SIGINT or
+SIGTERM and then exits 0. With ``--detach`` it forks like ``ssh-agent``: the parent
+prints the export lines (plus ``ALIOSS_EMULATOR_PID``) and exits, so
+``eval "$(python -m django_alioss.emulator --detach)"`` sets up the current shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .emulator import DEFAULT_BUCKET, DEFAULT_REGION, Emulator
+
+DEFAULT_PORT = 9300
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m django_alioss.emulator",
+        description="Local Alibaba Cloud OSS + STS + OIDC issuer emulator for django-alioss.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"OSS port (default {DEFAULT_PORT}; 0 picks free ports); "
+                             "STS and the OIDC issuer take the next two unless given")
+    parser.add_argument("--sts-port", type=int, default=None)
+    parser.add_argument("--oidc-port", type=int, default=None)
+    parser.add_argument("--data-dir", default=None,
+                        help="keep objects and the token file here across restarts "
+                             "(default: in memory)")
+    parser.add_argument("--bucket", default=DEFAULT_BUCKET, help=f"bucket to create (default {DEFAULT_BUCKET})")
+    parser.add_argument("--region", default=DEFAULT_REGION, help=f"region (default {DEFAULT_REGION})")
+    parser.add_argument("--token-lifetime", type=int, default=3600,
+                        help="lifetime of the projected OIDC token in seconds (600..43200)")
+    parser.add_argument("--admin", action="store_true",
+                        help="serve the HTTP control endpoint under <endpoint>/_emulator/")
+    parser.add_argument("--detach", action="store_true",
+                        help="fork into the background after printing the export lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def _handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    while not stop.wait(0.5):
+        pass
+
+
+def _detach(emulator: Emulator) -> None:
+    """Fork: the parent prints the exports and exits; the child serves on."""
+    emulator.token_file.write()
+    pid = os.fork()
+    if pid:
+        sys.stdout.write(emulator.export_lines())
+        sys.stdout.write(f"export ALIOSS_EMULATOR_PID={pid}\n")
+        sys.stdout.flush()
+        os._exit(0)  # no finalizers: the child owns the sockets and temp dirs now
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    if emulator.data_dir is None:
+        os.dup2(devnull, 2)
+    else:
+        log = os.open(emulator.data_dir / "emulator.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        emulator = Emulator(host=args.host, port=args.port, sts_port=args.sts_port,
+                            oidc_port=args.oidc_port, bucket=args.bucket, region=args.region,
+                            data_dir=args.data_dir, admin=args.admin,
+                            token_lifetime=args.token_lifetime)
+    except OSError as exc:
+        print(f"alioss emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"alioss emulator: {exc}", file=sys.stderr)
+        return 2
+    if args.detach:
+        _detach(emulator)
+        emulator.start()
+    else:
+        emulator.start()
+        sys.stdout.write(emulator.export_lines())
+        sys.stdout.flush()
+        print(f"# serving OSS {emulator.endpoint} (bucket {emulator.bucket_name}), "
+              f"STS {emulator.sts_endpoint}, OIDC issuer {emulator.issuer_url}; Ctrl-C stops",
+              file=sys.stderr, flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        emulator.stop()
+    print("# alioss emulator stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,459 @@
+"""Django storages for Alibaba Cloud OSS.
+
+- :class:`OSSStorage`: media files (``FileField``/``ImageField``), signed URLs.
+- :class:`OSSStaticStorage`: ``collectstatic`` target, unsigned URLs.
+- :class:`OSSManifestStaticStorage`: the same with hashed names and a manifest.
+
+Options come from ``STORAGES[alias]["OPTIONS"]``, then ``ALIOSS_<NAME>`` settings, then
+``ALIOSS_<NAME>`` environment variables (see :mod:`django_alioss.options`). Creating a
+storage sends nothing over the network; credentials are resolved at first use.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import mimetypes
+import os
+import pathlib
+import posixpath
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from django.conf import settings as django_settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+from django.core.files.base import File
+from django.core.files.utils import validate_file_name
+from django.utils.deconstruct import deconstructible
+from django.utils.encoding import filepath_to_uri
+from django.utils.timezone import make_naive
+from storages.base import BaseStorage
+from storages.compress import GzipCompressionWrapper
+from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite_name, safe_join
+
+from .client import ClientConfig, OSSClient
+from .exceptions import InvalidObjectName
+from .files import MultipartUpload, OSSFile
+from .options import OPTIONS, check_unknown, default_settings, lookup, region_from_endpoint
+from .signing import URLSigner, validate_bucket_name
+
+if TYPE_CHECKING:
+    from .credentials import CredentialsProvider
+
+MAX_KEY_BYTES = 1023
+PUBLIC_ACLS = ("public-read", "public-read-write")
+FORBID_OVERWRITE = "x-oss-forbid-overwrite"
+MAX_NAME_ATTEMPTS = 100
+CREDENTIAL_OPTIONS = (
+    "access_key_id", "access_key_secret", "security_token", "credentials_provider", "role_arn",
+    "oidc_provider_arn", "oidc_token_file", "role_session_name", "role_duration", "role_policy",
+    "sts_endpoint", "sts_region", "sts_vpc_endpoint", "rrsa_fallback", "ecs_role_name",
+    "connect_timeout", "read_timeout",
+)
+SECRET_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.secret)
+
+# Secrets of storages that were pickled, by storage token: an unpickled copy in this
+# process gets them back; one unpickled elsewhere re-reads settings/environment.
+_PICKLED_SECRETS: dict[str, dict[str, Any]] = {}
+
+
+def _with_scheme(endpoint: str) -> str:
+    endpoint = endpoint.strip().rstrip("/")
+    return endpoint if "://" in endpoint else f"https://{endpoint}"
+
+
+def validate_key(key: str) -> str:
+    """Raise InvalidObjectName for keys OSS rejects; return the key otherwise."""
+    if not key:
+        raise InvalidObjectName("OSS object names cannot be empty")
+    if "\x00" in key:
+        raise InvalidObjectName(f"OSS object names cannot contain NUL: {key!r}")
+    if key[0] in "/\\":
+        raise InvalidObjectName(f"OSS object names cannot start with '/' or '\\': {key!r}")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidObjectName(f"OSS object names must be valid UTF-8: {key!r}") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidObjectName(
+            f"OSS object names are at most {MAX_KEY_BYTES} bytes in UTF-8; this one has {size}")
+    return key
+
+
+def _text_content(content: Any) -> bool:
+    return isinstance(getattr(content, "file", content), io.TextIOBase)
+
+
+def _read_full(stream: Any, size: int) -> bytes:
+    """Read exactly ``size`` bytes unless the stream ends first."""
+    chunks, remaining = [], size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+@deconstructible(path="django_alioss.storage.OSSStorage")
+class OSSStorage(BaseStorage):
+    """Files in an OSS bucket, under an optional ``location`` prefix."""
+
+    default_content_type = "application/octet-stream"
+
+    def __init__(self, **options: Any) -> None:
+        check_unknown(options, type(self).__name__)
+        defaults = self.get_default_settings()
+        for name, option in OPTIONS.items():
+            if name in options:
+                value = option.parse(options[name], f"OPTIONS[{name!r}]")
+            elif hasattr(type(self), name):
+                value = option.parse(getattr(type(self), name), f"{type(self).__name__}.{name}")
+            else:
+                value = defaults[name]
+            setattr(self, name, value)
+        self._token = secrets.token_hex(8)
+        self._configure()
+
+    def get_default_settings(self) -> dict[str, Any]:
+        """Every option's value from ``ALIOSS_*`` settings, the environment, or defaults."""
+        return default_settings()
+
+    def _configure(self) -> None:
+        owner = type(self).__name__
+        for name in ("endpoint", "bucket_name"):
+            if not getattr(self, name):
+                setting = OPTIONS[name].setting_name
+                raise ImproperlyConfigured(
+                    f"{owner} needs {name!r}: set STORAGES[...]['OPTIONS'][{name!r}], the "
+                    f"{setting} setting or the {setting} environment variable.")
+        try:
+            validate_bucket_name(self.bucket_name)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{owner}: invalid bucket_name {self.bucket_name!r}: {exc}") from None
+        if self.location.startswith("/"):
+            raise ImproperlyConfigured(
+                f"{owner}.location cannot begin with '/'; use {self.location.lstrip('/')!r}.")
+        self.endpoint = _with_scheme(self.endpoint)
+        if self.public_endpoint:
+            self.public_endpoint = _with_scheme(self.public_endpoint)
+        self.region = (self.region or region_from_endpoint(self.endpoint)
+                       or (self.public_endpoint and region_from_endpoint(self.public_endpoint)) or None)
+        if self.signature_version == "v4" and not self.region:
+            raise ImproperlyConfigured(
+                f"{owner}: signature V4 needs a region and none can be derived from endpoint "
+                f"{self.endpoint!r}: set the 'region' option (ALIOSS_REGION), e.g. 'cn-hangzhou', "
+                "or use signature_version 'v1'.")
+        self._client: OSSClient | None = None
+        self._signer: URLSigner | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} bucket={self.bucket_name!r} endpoint={self.endpoint!r} "
+                f"location={self.location!r}>")
+
+    # --- pickling: no session, no cached credentials, no secrets ----------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for transient in ("_client", "_signer", "_lock"):
+            state.pop(transient, None)
+        stash = {name: state[name] for name in SECRET_OPTIONS if state.get(name)}
+        if stash:
+            _PICKLED_SECRETS[self._token] = stash
+        for name in SECRET_OPTIONS:
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        stash = _PICKLED_SECRETS.get(state["_token"], {})
+        for name in SECRET_OPTIONS:
+            setattr(self, name, stash.get(name, lookup(OPTIONS[name])))
+        self._client = None
+        self._signer = None
+        self._lock = threading.Lock()
+
+    # --- the seams --------------------------------------------------------------------
+    @property
+    def client(self) -> OSSClient:
+        """The oss2 seam (built at first use)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = OSSClient(ClientConfig(
+                        endpoint=self.endpoint, bucket_name=self.bucket_name, region=self.region,
+                        signature_version=self.signature_version, is_cname=self.is_cname,
+                        connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+                        max_retries=self.max_retries,
+                        pool_size=max(10, 2 * self.multipart_concurrency),
+                    ), self._build_provider())
+        return self._client
+
+    @property
+    def credentials(self) -> CredentialsProvider:
+        """The credentials provider every request and signed URL uses."""
+        return self.client.provider
+
+    def _build_provider(self) -> CredentialsProvider:
+        from .credentials import build_provider
+
+        return build_provider({name: getattr(self, name) for name in CREDENTIAL_OPTIONS})
+
+    @property
+    def signer(self) -> URLSigner:
+        if self._signer is None:
+            self._signer = URLSigner(
+                self.public_endpoint or self.endpoint, self.bucket_name, region=self.region,
+                signature_version=self.signature_version, is_cname=self.is_cname)
+        return self._signer
+
+    # --- names ----------------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        """The object key for ``name``: cleaned, under ``location``, valid for OSS."""
+        try:
+            key = safe_join(self.location, clean_name(name))
+        except ValueError:
+            raise SuspiciousFileOperation(
+                f"Attempted access to {name!r} denied: it is outside the storage location "
+                f"{self.location!r}.") from None
+        return validate_key(key)
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        """Validate and (if needed) truncate ``name``; never asks OSS whether it exists.
+
+        With ``file_overwrite=False`` a taken name is detected by the save itself
+        (``x-oss-forbid-overwrite``) and replaced then, so there is no race between a
+        check and the write and a save to a free name costs one request.
+        """
+        return get_available_overwrite_name(clean_name(name), max_length)
+
+    def _alternative_name(self, name: str, max_length: int | None) -> str:
+        dir_name, file_name = posixpath.split(name)
+        file_ext = "".join(pathlib.PurePath(file_name).suffixes)
+        file_root = file_name.removesuffix(file_ext)
+        candidate = posixpath.join(dir_name, self.get_alternative_name(file_root, file_ext))
+        if max_length is not None and len(candidate) > max_length:
+            file_root = file_root[:len(file_root) - (len(candidate) - max_length)]
+            if not file_root:
+                raise SuspiciousFileOperation(
+                    f'Storage can not find an available filename for "{name}". Please make sure '
+                    'that the corresponding file field allows sufficient "max_length".')
+            candidate = posixpath.join(dir_name, self.get_alternative_name(file_root, file_ext))
+        return candidate
+
+    # --- writing ---------------------------------------------------------------------------
+    def get_object_parameters(self, name: str) -> dict[str, Any]:
+        """HTTP headers for uploading ``name``; override for per-object values.
+
+        Defaults to a copy of the ``object_parameters`` option. A ``Content-Encoding``
+        here disables ``gzip`` for the object.
+        """
+        return dict(self.object_parameters)
+
+    def _write_headers(self, name: str, content: Any, *, forbid_overwrite: bool = False) -> dict[str, str]:
+        headers = {str(k): str(v) for k, v in self.get_object_parameters(name).items()}
+        present = {k.lower() for k in headers}
+        if "content-type" not in present:
+            guessed, encoding = mimetypes.guess_type(name)
+            headers["Content-Type"] = (getattr(content, "content_type", None) or guessed
+                                       or self.default_content_type)
+            if encoding and "content-encoding" not in present:
+                headers["Content-Encoding"] = encoding
+        if self.default_acl and "x-oss-object-acl" not in present:
+            headers["x-oss-object-acl"] = self.default_acl
+        if forbid_overwrite:
+            headers[FORBID_OVERWRITE] = "true"
+        return headers
+
+    def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
+        """Save ``content`` under ``name`` (or a free variant of it) and return the name used."""
+        if name is None:
+            name = content.name
+        if not hasattr(content, "chunks"):
+            content = File(content, name)
+        validate_file_name(name, allow_relative_path=True)
+        name = self.get_available_name(name, max_length=max_length)
+        validate_file_name(name, allow_relative_path=True)
+        name = self._save(name, content, max_length=max_length)
+        validate_file_name(name, allow_relative_path=True)
+        return name
+
+    def _save(self, name: str, content: Any, max_length: int | None = None) -> str:
+        name = clean_name(name)
+        headers = self._write_headers(name, content, forbid_overwrite=not self.file_overwrite)
+        compress = (self.gzip and headers["Content-Type"] in self.gzip_content_types
+                    and not any(k.lower() == "content-encoding" for k in headers))
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+        seekable = hasattr(content, "seek") and (not hasattr(content, "seekable") or content.seekable())
+        start = content.tell() if seekable and hasattr(content, "tell") else 0
+        size = None if compress or _text_content(content) else getattr(content, "size", None)
+        for attempt in itertools.count(1):
+            if seekable:
+                content.seek(start)
+            body: Any = ReadBytesWrapper(content)
+            if compress:
+                body = GzipCompressionWrapper(body)
+            try:
+                self._upload(self._key(name), body, size, headers,
+                             rewind=(lambda: content.seek(start)) if seekable and not compress else None)
+                return name
+            except FileExistsError:
+                if self.file_overwrite or not seekable or attempt >= MAX_NAME_ATTEMPTS:
+                    raise
+                name = self._alternative_name(name, max_length)
+        raise AssertionError("unreachable")
+
+    def _upload(self, key: str, body: Any, size: int | None, headers: dict[str, str],
+                rewind: Any = None) -> None:
+        """Stream ``body`` into ``key``: one PUT below the threshold, else parallel multipart."""
+        if size is not None and size < self.multipart_threshold:
+            self._put(key, _SizedBody(body, size), headers, rewind=rewind)
+            return
+        part_size = self.multipart_chunksize
+        upload: MultipartUpload | None = None
+        try:
+            while True:
+                part = _read_full(body, part_size)
+                if upload is None and len(part) < part_size:
+                    self._put(key, part, headers)
+                    return
+                if upload is None:
+                    upload = self._start_multipart(key, headers)
+                if part:
+                    upload.add_part(part)
+                if len(part) < part_size:
+                    break
+        except BaseException:
+            if upload is not None:
+                upload.abort()
+            raise
+        self._complete_multipart(upload, headers)
+
+    def _put(self, key: str, data: Any, headers: dict[str, str], rewind: Any = None) -> None:
+        self.client.put_object(key, data, headers, rewind=rewind)
+
+    def _start_multipart(self, key: str, headers: dict[str, str]) -> MultipartUpload:
+        return MultipartUpload(self.client, key, headers, self.multipart_concurrency)
+
+    def _complete_multipart(self, upload: MultipartUpload, headers: dict[str, str]) -> None:
+        complete_headers = {FORBID_OVERWRITE: "true"} if FORBID_OVERWRITE in headers else None
+        upload.complete(complete_headers)
+
+    # --- reading and the rest of the Storage API ------------------------------------------------
+    def _open(self, name: str, mode: str = "rb") -> OSSFile:
+        return OSSFile(name, mode, self)
+
+    def delete(self, name: str) -> None:
+        """Delete ``name``; deleting a missing object is not an error."""
+        self.client.delete_object(self._key(name))
+
+    def exists(self, name: str) -> bool:
+        """Whether the object exists (one request, whatever ``file_overwrite`` says)."""
+        return self.client.object_exists(self._key(name))
+
+    def listdir(self, path: str) -> tuple[list[str], list[str]]:
+        """Directories and files directly under ``path``, relative to it, all pages."""
+        prefix = self._key(path) if path else self.location
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        directories: list[str] = []
+        files: list[str] = []
+        for page in self.client.iter_list(prefix, "/"):
+            directories.extend(p[len(prefix):].rstrip("/") for p in page.prefix_list)
+            files.extend(o.key[len(prefix):] for o in page.object_list if o.key != prefix)
+        return directories, files
+
+    def size(self, name: str) -> int:
+        return int(self.client.head_object(self._key(name)).content_length)
+
+    def _modified(self, name: str) -> datetime:
+        stamp = self.client.head_object(self._key(name)).last_modified
+        moment = datetime.fromtimestamp(stamp, tz=timezone.utc)
+        return moment if django_settings.USE_TZ else make_naive(moment)
+
+    def get_modified_time(self, name: str) -> datetime:
+        """Last-Modified of the object: aware (UTC) with USE_TZ, else naive local time."""
+        return self._modified(name)
+
+    def get_created_time(self, name: str) -> datetime:
+        """OSS keeps no creation time: the object's Last-Modified (when it was written)."""
+        return self._modified(name)
+
+    def url(self, name: str, parameters: dict[str, str] | None = None, expire: int | None = None,
+            http_method: str | None = None) -> str:
+        """A URL for ``name``; no network call.
+
+        Signed (``querystring_auth``) for ``expire`` seconds (default
+        ``querystring_expire``), never past the expiry of the credentials that sign
+        it. Unsigned with ``custom_domain``, public ACLs or ``querystring_auth=False``.
+        ``parameters`` become query parameters, e.g. ``response-content-disposition``.
+        """
+        key = self._key(name)
+        params = dict(parameters) if parameters else None
+        if self.custom_domain:
+            query = f"?{urlencode(params)}" if params else ""
+            return f"{self.url_protocol}//{self.custom_domain}/{filepath_to_uri(key)}{query}"
+        if not self.querystring_auth or self.default_acl in PUBLIC_ACLS:
+            return self.signer.unsigned_url(key, params)
+        snapshot = self.credentials.snapshot()
+        now = time.time()
+        expires = self.querystring_expire if expire is None else int(expire)
+        if snapshot.expiration is not None:
+            expires = max(1, min(expires, int(snapshot.expiration - now)))
+        return self.signer.presign(
+            key, access_key_id=snapshot.access_key_id,
+            access_key_secret=snapshot.access_key_secret,
+            security_token=snapshot.security_token, expires=expires,
+            method=(http_method or "GET").upper(), params=params, now=now)
+
+    def describe(self) -> dict[str, Any]:
+        """Resolved options and the credential source, without secrets (for diagnostics)."""
+        described = {name: getattr(self, name) for name in OPTIONS if name not in SECRET_OPTIONS}
+        described["access_key_id"] = _mask(self.access_key_id)
+        described["credentials"] = self.credentials.describe()
+        return described
+
+
+def _mask(value: str | None) -> str | None:
+    if not value or value.lower() == "rrsa" or len(value) < 8:
+        return value
+    return f"{value[:4]}****{value[-4:]}"
+
+
+class _SizedBody:
+    """A stream with a known length, so oss2 sends Content-Length (not chunked)."""
+
+    def __init__(self, stream: Any, size: int) -> None:
+        self._stream = stream
+        self.len = size
+
+    def __len__(self) -> int:
+        return self.len
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+@deconstructible(path="django_alioss.storage.OSSStaticStorage")
+class OSSStaticStorage(OSSStorage):
+    """For ``collectstatic``: plain (unsigned) URLs, so pages can be cached."""
+
+    querystring_auth = False
+
+
+@deconstructible(path="django_alioss.storage.OSSManifestStaticStorage")
+class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):
+    """``OSSStaticStorage`` with hashed file names and ``staticfiles.json``."""

@@ -203,7 +203,7 @@ class ProjectedTokenFile:
 
     POLL_INTERVAL = 0.2
 
-    def __init__(self, issuer: OIDCIssuer, path: str | os.PathLike[str], *,
+    def __init__(self, issuer: OIDCIssuer, path: str | os.PathLike[str],
                  namespace: str = "default", service_account: str = "alioss",
                  audience: Sequence[str] = DEFAULT_AUDIENCE, lifetime: int = 3600,
                  pod_name: str | None = None) -> None:

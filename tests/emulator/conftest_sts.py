@@ -173,20 +173,46 @@ def assert_sts_error(response: requests.Response, status: int, code: str) -> dic
     return document
 
 
-@pytest.fixture
-def sts_world(tmp_path, monkeypatch) -> Iterator[StsWorld]:
-    """Controls, IAM, an issuer and STS on 127.0.0.1:0, with an RRSA role and RAM users."""
-    for name in _SDK_ENV:
-        monkeypatch.delenv(name, raising=False)
+@dataclass
+class StsServers:
+    """The issuer and STS servers, shared by the tests of one module."""
+
+    controls: Controls
+    issuer: OIDCIssuer
+    sts: STSService
+    issuer_url: str
+    sts_url: str
+
+
+@pytest.fixture(scope="module")
+def sts_servers() -> Iterator[StsServers]:
+    """An OIDC issuer and STS on 127.0.0.1:0 for a whole module (state is reset per test)."""
     controls = Controls()
-    iam = IAM()
     issuer = OIDCIssuer(controls)
     issuer_server = ServiceServer(issuer, controls)
     issuer_server.start()
     issuer.issuer_url = issuer_server.url
-    sts = STSService(iam=iam, controls=controls, issuers={issuer.issuer_url: issuer})
+    sts = STSService(iam=IAM(), controls=controls)
     sts_server = ServiceServer(sts, controls)
     sts_server.start()
+    try:
+        yield StsServers(controls, issuer, sts, issuer_server.url, sts_server.url)
+    finally:
+        sts_server.stop()
+        issuer_server.stop()
+
+
+@pytest.fixture
+def sts_world(sts_servers: StsServers, tmp_path, monkeypatch) -> Iterator[StsWorld]:
+    """A fresh account (RRSA role, RAM users) on the shared servers, with clean controls."""
+    for name in _SDK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    controls, issuer, sts = sts_servers.controls, sts_servers.issuer, sts_servers.sts
+    controls.reset()
+    iam = IAM()
+    sts.iam = iam
+    sts.issuers.clear()
+    sts.issuers[issuer.issuer_url] = issuer
     provider = iam.add_oidc_provider("ack-rrsa-test", issuer.issuer_url, [CLIENT_ID])
     oidc_role = iam.add_role(
         "rrsa-app", ack_trust_policy(provider, issuer.issuer_url,
@@ -197,19 +223,19 @@ def sts_world(tmp_path, monkeypatch) -> Iterator[StsWorld]:
     alice = iam.add_user("alice", [assume_policy(app_role.arn)])
     bob = iam.add_user("bob", [ALLOW_OSS])
     world = StsWorld(controls=controls, iam=iam, issuer=issuer, sts=sts,
-                     issuer_url=issuer_server.url, sts_url=sts_server.url, provider=provider,
-                     oidc_role=oidc_role, app_role=app_role, alice=alice, bob=bob,
-                     tmp_path=tmp_path)
+                     issuer_url=sts_servers.issuer_url, sts_url=sts_servers.sts_url,
+                     provider=provider, oidc_role=oidc_role, app_role=app_role, alice=alice,
+                     bob=bob, tmp_path=tmp_path)
     try:
         yield world
     finally:
         for token_file in world.token_files:
             token_file.stop()
-        sts_server.stop()
-        issuer_server.stop()
+        controls.reset()
 
 
 __all__ = [
-    "ALLOW_OSS", "CLIENT_ID", "NAMESPACE", "SERVICE_ACCOUNT", "StsWorld", "ack_trust_policy",
-    "assert_sts_error", "assume_policy", "ram_trust_policy", "sdk_error", "sts_world",
+    "ALLOW_OSS", "CLIENT_ID", "NAMESPACE", "SERVICE_ACCOUNT", "StsServers", "StsWorld",
+    "ack_trust_policy", "assert_sts_error", "assume_policy", "ram_trust_policy", "sdk_error",
+    "sts_servers", "sts_world",
 ]

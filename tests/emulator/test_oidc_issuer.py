@@ -14,11 +14,11 @@ import requests
 from django_alioss.emulator.oidc import OIDCIssuer, ProjectedTokenFile
 
 try:
-    from .conftest_sts import CLIENT_ID, StsWorld, sts_world
+    from .conftest_sts import CLIENT_ID, StsWorld, sts_servers, sts_world
 except ImportError:
-    from conftest_sts import CLIENT_ID, StsWorld, sts_world
+    from conftest_sts import CLIENT_ID, StsWorld, sts_servers, sts_world
 
-__all__ = ["sts_world"]
+__all__ = ["sts_servers", "sts_world"]
 
 
 def _verify(world: StsWorld, token: str) -> dict:

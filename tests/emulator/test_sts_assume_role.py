@@ -20,6 +20,7 @@ try:
         assume_policy,
         ram_trust_policy,
         sdk_error,
+        sts_servers,
         sts_world,
     )
 except ImportError:
@@ -30,10 +31,11 @@ except ImportError:
         assume_policy,
         ram_trust_policy,
         sdk_error,
+        sts_servers,
         sts_world,
     )
 
-__all__ = ["sts_world"]
+__all__ = ["sts_servers", "sts_world"]
 
 
 def _expect_sdk_failure(provider: RamRoleArnCredentialsProvider, status: int, code: str) -> dict:

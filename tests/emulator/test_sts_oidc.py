@@ -25,6 +25,7 @@ try:
         ack_trust_policy,
         assert_sts_error,
         sdk_error,
+        sts_servers,
         sts_world,
     )
 except ImportError:
@@ -35,10 +36,11 @@ except ImportError:
         ack_trust_policy,
         assert_sts_error,
         sdk_error,
+        sts_servers,
         sts_world,
     )
 
-__all__ = ["sts_world"]
+__all__ = ["sts_servers", "sts_world"]
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 READ_ONLY = {"Version": "1", "Statement": [

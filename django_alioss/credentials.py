@@ -195,6 +195,40 @@ def _sdk() -> Any:
     return sdk_provider
 
 
+def _sdk_fetch(provider: Any) -> Any:
+    """One real fetch by a freshly built SDK provider.
+
+    The provider's refresh callable is used when it has one: it performs exactly the
+    call ``get_credentials()`` would, without the SDK's cache wrapper, whose logging
+    (a WARNING per refresh for lifetimes of 15 minutes or less, an ERROR traceback per
+    failure) would duplicate ours. Other providers are asked through ``get_credentials``.
+    """
+    refresh = getattr(provider, "_refresh_credentials", None)
+    if not callable(refresh):
+        return provider.get_credentials()
+    result = refresh()
+    value = getattr(result, "value", None)
+    return value() if callable(value) else result
+
+
+_STS_ERROR = re.compile(r"http_code: (\d+), result: (\{.*\})\s*$", re.DOTALL)
+
+
+def _describe_error(exc: BaseException) -> str:
+    """A one-line account of a fetch failure (STS JSON errors boiled down to their code)."""
+    text = str(exc)
+    match = _STS_ERROR.search(text)
+    if match:
+        try:
+            body = json.loads(match.group(2))
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("Code"):
+            return (f"HTTP {match.group(1)} {body['Code']}: {body.get('Message', '')} "
+                    f"(RequestId {body.get('RequestId', '?')})")
+    return f"{type(exc).__name__}: {text}"
+
+
 def _http_options(timeouts: tuple[float | None, float | None]) -> Any:
     from alibabacloud_credentials.http import HttpOptions
 
@@ -357,7 +391,7 @@ class _OIDCSource(_Source):
             sts_endpoint=self.sts.sts_endpoint,
             http_options=_http_options(self.sts.timeouts),
         )
-        return _snapshot_from(provider.get_credentials(), self.name)
+        return _snapshot_from(_sdk_fetch(provider), self.name)
 
     def details(self) -> dict[str, Any]:
         return {
@@ -396,7 +430,7 @@ class _AssumeRoleSource(_Source):
             sts_endpoint=self.sts.sts_endpoint,
             http_options=_http_options(self.sts.timeouts),
         )
-        return _snapshot_from(provider.get_credentials(), self.name)
+        return _snapshot_from(_sdk_fetch(provider), self.name)
 
     def details(self) -> dict[str, Any]:
         return {
@@ -432,7 +466,7 @@ class _EcsRoleSource(_Source):
             http_options=_http_options(self.timeouts),
             async_update_enabled=False,
         )
-        return _snapshot_from(provider.get_credentials(), self.name)
+        return _snapshot_from(_sdk_fetch(provider), self.name)
 
     def details(self) -> dict[str, Any]:
         return {"ecs_role_name": self.role_name or "(discovered from metadata)"}
@@ -490,8 +524,8 @@ class _ChainSource(_Source):
             self._links.append(("ecs_ram_role", ecs.fetch))
         uri = environ.get("ALIBABA_CLOUD_CREDENTIALS_URI")
         if uri:
-            self._links.append(("credentials_uri", lambda: _sdk().URLCredentialsProvider(
-                uri=uri, http_options=_http_options(timeouts)).get_credentials()))
+            self._links.append(("credentials_uri", lambda: _sdk_fetch(_sdk().URLCredentialsProvider(
+                uri=uri, http_options=_http_options(timeouts)))))
         self._oidc = oidc
         self.last_link: str | None = None
 
@@ -502,7 +536,7 @@ class _ChainSource(_Source):
             try:
                 result = _snapshot_from(fetch(), self.name)
             except Exception as exc:
-                errors.append(f"{label}: {type(exc).__name__}: {exc}")
+                errors.append(f"{label}: {_describe_error(exc)}")
                 continue
             self.last_link = label
             return result
@@ -684,8 +718,10 @@ class RefreshingProvider(CredentialsProvider):
                 finally:
                     self._lock.release()
             newest = self._state
-            return newest if newest is not None and self._clock() < newest.usable_until else state
-        # Nothing valid: wait for whoever refreshes, or refresh ourselves.
+            if newest is not None and self._clock() < newest.usable_until:
+                return newest
+        # Nothing valid (expired, invalidated or never fetched): wait for whoever
+        # refreshes, or refresh ourselves.
         with self._lock:
             now = self._clock()
             state = self._state
@@ -714,7 +750,7 @@ class RefreshingProvider(CredentialsProvider):
         except Exception as exc:
             self._failures += 1
             self._total_failures += 1
-            self._last_error = self._scrub(f"{type(exc).__name__}: {exc}")
+            self._last_error = self._scrub(_describe_error(exc))
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self._failures - 1))
             self._next_attempt = self._clock() + delay / 2 + random.uniform(0, delay / 2)
             return self._last_error
@@ -745,10 +781,11 @@ class RefreshingProvider(CredentialsProvider):
     def _first_failure(self, error: str) -> _State:
         """The first fetch failed (lock held): fall back to static keys, or raise."""
         if self._fallback is not None:
+            role = self._source.details().get("role_arn")
             self._fallback_reason = f"{self.source} failed at first use: {error}"
             logger.warning(
-                "django-alioss: %s credentials unavailable (%s); falling back to static "
-                "AccessKey %s from %s", self.source, error,
+                "django-alioss: %s credentials for role %s unavailable (%s); falling back to "
+                "static AccessKey %s from %s", self.source.upper(), role, error,
                 mask_key_id(self._fallback.access_key_id), ENV_ACCESS_KEY_ID)
             self.source = "static-fallback"
             creds = _oss2_credentials(self._fallback.access_key_id,
@@ -756,7 +793,6 @@ class RefreshingProvider(CredentialsProvider):
                                       self._fallback.security_token)
             self._state = _State(self._fallback, creds, _INF, _INF)
             self._next_attempt = -_INF
-            assert self._state is not None
             return self._state
         message = f"{self._summary()}: {error}"
         if self._fallback_missing is not None:
@@ -873,7 +909,8 @@ class _Resolver:
 
     def __init__(self, options: Mapping[str, Any], clock: Clock) -> None:
         self.options = options
-        self.environ: Mapping[str, str] = options.get("environ") or os.environ
+        environ = options.get("environ")
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.clock = clock
         self.timeouts = (self._float("connect_timeout"), self._float("read_timeout"))
         # What a pickle keeps: no secrets, no environ; callables travel by reference.
@@ -1017,7 +1054,7 @@ class _Resolver:
         if not callable(fetch):
             raise ImproperlyConfigured(_unknown_source_message(choice))
         source = _CallableSource(fetch, _label(choice))
-        key = ("custom", _hashable(func), self.clock)
+        key = ("custom", _identity(func), _identity(self.clock))
         return key, lambda restore: RefreshingProvider(
             source, clock=self.clock, why=why, restore=restore)
 
@@ -1077,7 +1114,7 @@ class _Resolver:
                    "role_session_name": sts.role_session_name,
                    "sts_endpoint": sts.sts_endpoint}
         key = ("rrsa", tuple(sorted(values.items())), sts, fallback_allowed,
-               self.secret_digest(fallback), fallback_missing, problem, self.clock)
+               self.secret_digest(fallback), fallback_missing, problem, _identity(self.clock))
         if problem is not None:
             def build_without_rrsa(restore: dict[str, Any]) -> CredentialsProvider:
                 if fallback is not None:
@@ -1112,7 +1149,7 @@ class _Resolver:
                 f"{ENV_ACCESS_KEY_ID}/{ENV_ACCESS_KEY_SECRET})")
         sts = self.sts_settings()
         source = _AssumeRoleSource(ak, sk, token, role_arn, sts)
-        key = ("ram_role_arn", ak, _digest(ak, sk, token), role_arn, sts, self.clock)
+        key = ("ram_role_arn", ak, _digest(ak, sk, token), role_arn, sts, _identity(self.clock))
         return key, lambda restore: RefreshingProvider(
             source, clock=self.clock, why=why, restore=restore)
 
@@ -1120,7 +1157,7 @@ class _Resolver:
         role_name = self._opt("ecs_role_name") or self._env("ALIBABA_CLOUD_ECS_METADATA")[0]
         disable_v1 = _truthy(self.environ.get("ALIBABA_CLOUD_IMDSV1_DISABLED", ""))
         source = _EcsRoleSource(role_name or None, disable_v1, self.timeouts)
-        key = ("ecs_ram_role", role_name, disable_v1, self.timeouts, self.clock)
+        key = ("ecs_ram_role", role_name, disable_v1, self.timeouts, _identity(self.clock))
         return key, lambda restore: RefreshingProvider(
             source, clock=self.clock, why=why, restore=restore)
 
@@ -1143,18 +1180,21 @@ class _Resolver:
                                  (ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN)))
         oidc_key = tuple(sorted(oidc.details().items())) if oidc is not None else None
         key = ("default_chain", chain_env, oidc_key, self.timeouts,
-               _text(self.environ.get("HOME")), self.clock)
+               _text(self.environ.get("HOME")), _identity(self.clock))
         source = _ChainSource(self.environ, oidc, self.timeouts)
         return key, lambda restore: RefreshingProvider(source, clock=self.clock, why=why,
                                                        restore=restore)
 
 
-def _hashable(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return ("id", id(value))
-    return value
+def _identity(obj: Any) -> str:
+    """Identifies a callable in a registry key (its provider keeps it alive, so the id
+    cannot be reused while the key is in use)."""
+    if obj is time.time:
+        return "time.time"
+    owner = getattr(obj, "__self__", None)
+    if owner is not None and hasattr(obj, "__func__"):  # bound method: new object per lookup
+        return f"{_label(obj)}@{id(owner):x}"
+    return f"{_label(obj)}@{id(obj):x}"
 
 
 def _label(value: Any) -> str:

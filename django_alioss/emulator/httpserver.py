@@ -182,6 +182,9 @@ ADMIN_PREFIX = "/_emulator/"
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AliyunOSS"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+    # meets the client's delayed ACK and every response with a body stalls ~40 ms.
+    disable_nagle_algorithm = True
     sys_version = ""
     server: ServiceServer
 

@@ -32,7 +32,18 @@ failed refreshes until they expire (minus ``EXPIRY_SKEW``), retries back off
 exponentially with jitter (1 s doubling to 60 s), and ``invalidate(snapshot)`` forces a
 refresh after OSS rejected a token. A fresh SDK provider is built for every refresh, so
 the SDK's own cache (stale at 15 minutes before expiry, strict on failure) never
-answers instead of STS, and the token file is re-read every time.
+answers instead of STS, and the token file is re-read every time. Credentials without
+an expiration are kept for good when they carry no token, and re-fetched every
+``UNKNOWN_EXPIRY_REFRESH`` seconds when they do (custom sources, CLI profiles).
+
+SDK use: alibabacloud-credentials is imported only when a source first fetches, and
+its import-time logging setup is undone then (:func:`ensure_sdk_logging_quiet`). Each
+fetch builds a fresh SDK provider from explicit arguments (never from the environment
+the SDK captured at import) and runs its refresh callable once. ``ecs_ram_role`` uses
+the SDK's EcsRamRoleCredentialsProvider with ``async_update_enabled=False``: no
+background thread, the cache here schedules refreshes. ``default_chain`` follows the
+SDK's order (environment keys, OIDC, CLI profile, credentials file, ECS metadata,
+credentials URI) but reads ``environ`` instead of the import-time environment.
 
 Time: the cache uses ``clock`` (keyword of :func:`build_provider`, default
 ``time.time``). Tests that move the emulator's clock pass a clock that moves with it.
@@ -46,7 +57,8 @@ exception messages or log records (``ensure_sdk_logging_quiet`` also redacts tok
 query parameters that urllib3 and the SDK log). Pickling a provider keeps only its
 non-secret options: unpickling in the same process returns the live shared provider;
 elsewhere the provider is rebuilt from those options and ``os.environ``. Secrets that were
-given directly in the options are never pickled; they are recovered from
+given directly in the options are never pickled (a ``credentials_provider`` callable
+is pickled by reference, so it must be a module-level name); they are recovered from
 ``ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET`` when that environment names the same AccessKey id,
 otherwise the unpickled provider raises :class:`CredentialsUnavailable` on use.
 """

@@ -329,3 +329,15 @@ def test_refreshing_provider_pickles_without_cached_credentials() -> None:
         pickle.dumps(provider.snapshot())
     with pytest.raises(TypeError):
         pickle.dumps(provider.get_credentials())
+
+
+def test_fast_path_is_cheap() -> None:
+    provider, source, _ = fake_provider()
+    provider.get_credentials()
+    calls = 200_000
+    started = time.perf_counter()
+    for _ in range(calls):
+        provider.get_credentials()
+    per_call = (time.perf_counter() - started) / calls
+    assert per_call < 5e-6, f"{per_call * 1e6:.2f} µs per call"
+    assert source.calls == 1

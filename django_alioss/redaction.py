@@ -56,6 +56,7 @@ class RedactingFilter(logging.Filter):
 SDK_LOGGERS = (
     "oss2", "oss2.http", "oss2.api", "oss2.auth", "oss2.models", "oss2.resumable",
     "credentials", "alibabacloud-tea", "alibabacloud_credentials",
+    "urllib3.connectionpool",  # logs request lines: the STS URL carries the OIDC token
 )
 
 _installed = False

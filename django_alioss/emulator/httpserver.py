@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import parse_qsl
 
+from ..redaction import redact
 from .controls import Controls, Fault, LoggedRequest
 
 logger = logging.getLogger("django_alioss.emulator")
@@ -196,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
                           usegmt=True)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        logger.debug("%s %s", self.server.service.name, format % args)
+        logger.debug("%s %s", self.server.service.name, redact(format % args))
 
     def _dispatch(self) -> None:
         raw_path, _, query = self.path.partition("?")

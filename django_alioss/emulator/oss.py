@@ -19,6 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, Union
 from urllib.parse import quote, unquote, unquote_to_bytes
@@ -207,8 +208,9 @@ class Route:
 _ALWAYS_ALLOWED_PARAMS = frozenset({"security-token", "x-oss-security-token", *RESPONSE_OVERRIDES})
 
 
-def _operation_name(method: str, params: Mapping[str, str], headers: Any, bucket: str,
+def _operation_name(method: str, params: Mapping[str, str], headers: Message, bucket: str,
                     has_key: bool) -> str:
+    """The OSS API name for a request shape; ``Unsupported`` for what is not emulated."""
     subresources = {p for p in params if p in SUBRESOURCES} - _ALWAYS_ALLOWED_PARAMS
 
     def only(*allowed: str) -> bool:
@@ -484,7 +486,7 @@ class OSSService:
                             "Your proposed upload is smaller than the minimum allowed size.",
                             {"PartNumber": str(exc.part_number), "ProposedSize": str(exc.size),
                              "MinSizeAllowed": str(exc.minimum)})
-        raise exc  # pragma: no cover - every StoreError subclass is mapped above
+        return OSSError(500, "InternalError", f"Unexpected store error: {exc!r}")
 
     # --- authorization -------------------------------------------------------------------------
     def _object_resource(self, bucket: str, key: str) -> str:
@@ -504,7 +506,7 @@ class OSSService:
                 return
             raise OSSError(403, "AccessDenied", ACL_DENIED_MESSAGE)
         decision = authorize(principal, action, resource)
-        if True or (public and decision.reason == "ImplicitDeny"):
+        if decision.allowed or (public and decision.reason == "ImplicitDeny"):
             return
         policy_type = "AccountLevelIdentityBasedPolicy"
         if (isinstance(principal, Session) and principal.session_policy is not None

@@ -18,8 +18,8 @@ import requests
 from django_alioss.emulator.controls import Controls
 from django_alioss.emulator.httpserver import ServiceServer
 from django_alioss.emulator.iam import IAM, Role, Session, User
-from django_alioss.emulator.oss import OSSService
-from django_alioss.emulator.store import MemoryStore, Store
+from django_alioss.emulator.oss import MAX_OBJECT_SIZE, OSSService
+from django_alioss.emulator.store import MIN_PART_SIZE, MemoryStore, Store
 
 REGION = "cn-hangzhou"
 BUCKET = "test-bucket"
@@ -122,8 +122,8 @@ def oss(oss_env: OSSEnv) -> Iterator[OSSEnv]:
     oss_env.controls.reset()
     oss_env.service.cname_domains.clear()
     oss_env.service.endpoint_hosts.clear()
-    oss_env.service.max_object_size = type(oss_env.service)(
-        iam=oss_env.iam, controls=oss_env.controls, store=oss_env.store).max_object_size
+    oss_env.service.max_object_size = MAX_OBJECT_SIZE
+    oss_env.service.min_part_size = MIN_PART_SIZE
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+"""Suite-wide pytest setup. The emulator fixtures come from django_alioss's own plugin."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,209 @@
+"""The combined Emulator, its CLI contract, the HTTP control endpoint and the pytest plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import oss2
+import pytest
+import requests
+from alibabacloud_credentials.provider import OIDCRoleArnCredentialsProvider
+
+from django_alioss.emulator import Emulator
+
+EXPORTED = (
+    "ALIOSS_ENDPOINT", "ALIOSS_BUCKET_NAME", "ALIOSS_REGION", "ALIOSS_STS_ENDPOINT",
+    "ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+)
+
+
+def _parse_exports(text: str) -> dict[str, str]:
+    """Evaluate export lines the way a POSIX shell would (values are shell-quoted)."""
+    script = text + "\n" + "".join(f'printf "%s=%s\\n" {n} "${n}"\n' for n in EXPORTED)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def _rrsa_bucket(env: dict[str, str]) -> oss2.Bucket:
+    provider = OIDCRoleArnCredentialsProvider(
+        role_arn=env["ALIBABA_CLOUD_ROLE_ARN"],
+        oidc_provider_arn=env["ALIBABA_CLOUD_OIDC_PROVIDER_ARN"],
+        oidc_token_file_path=env["ALIBABA_CLOUD_OIDC_TOKEN_FILE"],
+        role_session_name="cli-test",
+        sts_endpoint=env["ALIOSS_STS_ENDPOINT"],
+    )
+
+    class Adapter:
+        def get_credentials(self) -> oss2.credentials.Credentials:
+            c = provider.get_credentials()
+            return oss2.credentials.Credentials(
+                c.get_access_key_id(), c.get_access_key_secret(), c.get_security_token())
+
+    return oss2.Bucket(oss2.ProviderAuthV4(Adapter()), env["ALIOSS_ENDPOINT"],
+                       env["ALIOSS_BUCKET_NAME"], region=env["ALIOSS_REGION"])
+
+
+def _start_cli(*args: str, data_dir: Path | None = None) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "django_alioss.emulator", "--port", "0", *args]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read_exports(process: subprocess.Popen[str]) -> str:
+    lines = []
+    assert process.stdout is not None
+    while len(lines) < len(EXPORTED):
+        line = process.stdout.readline()
+        assert line, f"emulator exited early: {process.stderr.read() if process.stderr else ''}"
+        lines.append(line)
+    return "".join(lines)
+
+
+def test_emulator_context_manager_serves_static_keys_and_rrsa() -> None:
+    with Emulator(bucket="ctx-bucket") as emu:
+        static = oss2.Bucket(oss2.AuthV4(emu.access_key_id, emu.access_key_secret),
+                             emu.endpoint, emu.bucket_name, region=emu.region)
+        static.put_object("hello.txt", b"static")
+        rrsa = _rrsa_bucket(emu.env())
+        assert rrsa.get_object("hello.txt").read() == b"static"
+        assert emu.controls.log.count("sts", "AssumeRoleWithOIDC") == 1
+        assert os.path.exists(emu.oidc_token_file)
+        token_dir = Path(emu.oidc_token_file).parent
+    assert not token_dir.exists(), "the temporary token directory is removed at stop"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(emu.endpoint, timeout=2)
+
+
+def test_cli_prints_exports_first_then_serves_until_sigterm(tmp_path: Path) -> None:
+    process = _start_cli("--bucket", "cli-bucket", data_dir=tmp_path)
+    try:
+        env = _parse_exports(_read_exports(process))
+        assert set(EXPORTED) <= set(env)
+        assert env["ALIOSS_BUCKET_NAME"] == "cli-bucket"
+        assert env["ALIOSS_ENDPOINT"].startswith("http://127.0.0.1:")
+        bucket = _rrsa_bucket(env)
+        bucket.put_object("persisted.txt", b"kept across restarts")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    # The data directory keeps the object: a new emulator on it serves it again.
+    process = _start_cli("--bucket", "cli-bucket", data_dir=tmp_path)
+    try:
+        env = _parse_exports(_read_exports(process))
+        bucket = oss2.Bucket(oss2.Auth(env["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+                                       env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]),
+                             env["ALIOSS_ENDPOINT"], env["ALIOSS_BUCKET_NAME"])
+        assert bucket.get_object("persisted.txt").read() == b"kept across restarts"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+
+
+def test_cli_detach_supports_eval(tmp_path: Path) -> None:
+    script = (
+        f'eval "$({sys.executable} -m django_alioss.emulator --port 0 --detach '
+        f'--data-dir {tmp_path})" && printf "%s\\n%s\\n" "$ALIOSS_ENDPOINT" "$ALIOSS_EMULATOR_PID"'
+    )
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    endpoint, pid = out.stdout.split()
+    try:
+        answer = requests.get(f"{endpoint}/alioss-emulator/missing", timeout=5)
+        assert answer.status_code == 403  # anonymous read of a private bucket: refused, as OSS does
+        assert answer.headers["Server"] == "AliyunOSS"
+    finally:
+        os.kill(int(pid), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("detached emulator did not stop on SIGTERM")
+
+
+def test_cli_reports_a_port_in_use() -> None:
+    with Emulator() as emu:
+        port = emu.endpoint.rsplit(":", 1)[1]
+        done = subprocess.run([sys.executable, "-m", "django_alioss.emulator", "--port", port],
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "cannot listen" in done.stderr
+    assert done.stdout == ""
+
+
+def test_admin_endpoint_controls_faults_clock_and_log() -> None:
+    with Emulator(admin=True) as emu:
+        admin = emu.admin_url
+        assert admin is not None
+        bucket = oss2.Bucket(oss2.AuthV4(emu.access_key_id, emu.access_key_secret),
+                             emu.endpoint, emu.bucket_name, region=emu.region)
+        fault = requests.post(f"{admin}faults", json={
+            "service": "oss", "operation": "PutObject", "status": 503,
+            "code": "ServiceUnavailable", "times": 1}, timeout=5)
+        assert fault.status_code == 201
+        with pytest.raises(oss2.exceptions.ServerError) as error:
+            bucket.put_object("k", b"v")
+        assert (error.value.status, error.value.code) == (503, "ServiceUnavailable")
+        bucket.put_object("k", b"v")  # the fault fired once
+        counters = requests.get(f"{admin}log", timeout=5).json()["counters"]
+        assert counters["oss:PutObject"] == 2
+        assert requests.post(f"{admin}clock", json={"advance": 3600}, timeout=5).json()["offset"] == 3600
+        with pytest.raises(oss2.exceptions.ServerError) as skew:
+            bucket.get_object("k")
+        assert skew.value.code == "RequestTimeTooSkewed"
+        state = requests.post(f"{admin}reset", timeout=5).json()
+        assert state == {"clock_offset": 0.0, "faults": [], "counters": {}}
+        assert bucket.get_object("k").read() == b"v"
+        bad = requests.post(f"{admin}faults", json={"service": "nope"}, timeout=5)
+        assert bad.status_code == 400
+        assert requests.get(f"{admin}nothing", timeout=5).status_code == 404
+        rotations = requests.post(f"{admin}token", timeout=5).json()["rotations"]
+        assert rotations >= 2
+
+
+def test_admin_endpoint_is_off_by_default() -> None:
+    with Emulator() as emu:
+        assert emu.admin_url is None
+        answer = requests.get(f"{emu.endpoint}/_emulator/state", timeout=5)
+        assert answer.status_code != 200
+
+
+def test_pytest_plugin_fixture_resets_controls(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import oss2
+
+        def test_one(alioss_emulator, alioss_env):
+            emu = alioss_emulator
+            bucket = oss2.Bucket(oss2.AuthV4(alioss_env["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+                                             alioss_env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]),
+                                 alioss_env["ALIOSS_ENDPOINT"], alioss_env["ALIOSS_BUCKET_NAME"],
+                                 region=alioss_env["ALIOSS_REGION"])
+            bucket.put_object("plugin.txt", b"ok")
+            emu.controls.clock.advance(100)
+            assert emu.controls.log.count("oss", "PutObject") == 1
+
+        def test_two(alioss_emulator):
+            assert alioss_emulator.controls.clock.offset == 0
+            assert alioss_emulator.controls.log.count() == 0
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:django", "-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_export_lines_are_shell_safe() -> None:
+    with Emulator(bucket="quote-test") as emu:
+        env = _parse_exports(emu.export_lines())
+        assert env == {k: v for k, v in emu.env().items() if k in EXPORTED}
+        assert json.dumps(env)  # plain strings only

@@ -164,6 +164,7 @@ class Emulator:
             else:
                 server.server_close()
         self._started = False
+        self.store.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None

@@ -356,15 +356,17 @@ class OSSService:
 
     # --- routing ---------------------------------------------------------------------------
     def _is_service_host(self, host: str) -> bool:
-        return (not host or "." not in host or _is_ip(host) or host in self.endpoint_hosts
+        return (not host or "." not in host or _is_ip(host)
+                or host in {h.lower() for h in self.endpoint_hosts}
                 or _ENDPOINT_HOST.fullmatch(host) is not None)
 
     def route(self, request: Request) -> Route:
         """Bucket, key and operation of a request (reads headers only, never the body)."""
         host = _host_name(request.host)
         path = request.raw_path or "/"
-        if host in self.cname_domains:
-            bucket, raw_key, style = self.cname_domains[host], path[1:], "cname"
+        cnames = {name.lower(): bucket for name, bucket in self.cname_domains.items()}
+        if host in cnames:
+            bucket, raw_key, style = cnames[host], path[1:], "cname"
         elif self._is_service_host(host):
             raw_bucket, _, raw_key = path[1:].partition("/")
             bucket, style = unquote(raw_bucket), "path"

@@ -131,8 +131,12 @@ def test_operation_names(oss: OSSEnv, method: str, path: str, query: str,
     ("b.oss-cn-hangzhou-internal.aliyuncs.com:80", "/k", "b", "k", "virtual"),
     ("b.localhost:8080", "/k%20x", "b", "k x", "virtual"),
     ("cdn.example.com", "/k", "mapped", "k", "cname"),
+    ("CDN.Example.COM:8080", "/a/b", "mapped", "a/b", "cname"),
+    ("storage.internal", "/b/k", "b", "k", "path"),  # listed in endpoint_hosts
+    ("b.storage.internal", "/k", "b", "k", "virtual"),
 ])
 def test_route(oss: OSSEnv, host: str, path: str, bucket: str, key: str, style: str) -> None:
     oss.service.cname_domains["cdn.example.com"] = "mapped"
+    oss.service.endpoint_hosts.add("Storage.Internal")
     route = oss.service.route(_request("GET", path, host=host))
     assert (route.bucket, route.key, route.style) == (bucket, key, style)

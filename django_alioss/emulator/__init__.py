@@ -1,4 +1,4 @@
-"""A local OSS + STS + OIDC-issuer emulator that verifies signatures and fails like the real services.
+"""A local OSS + STS + OIDC-issuer emulator: verifies signatures, fails like the real services.
 
 ``from django_alioss.emulator import Emulator``; see :mod:`.emulator`. The name is
 imported lazily so that loading the pytest plugin stays cheap.

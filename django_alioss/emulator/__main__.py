@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None,
                         help="keep objects and the token file here across restarts "
                              "(default: in memory)")
-    parser.add_argument("--bucket", default=DEFAULT_BUCKET, help=f"bucket to create (default {DEFAULT_BUCKET})")
-    parser.add_argument("--region", default=DEFAULT_REGION, help=f"region (default {DEFAULT_REGION})")
+    parser.add_argument("--bucket", default=DEFAULT_BUCKET,
+                        help=f"bucket to create (default {DEFAULT_BUCKET})")
+    parser.add_argument("--region", default=DEFAULT_REGION,
+                        help=f"region (default {DEFAULT_REGION})")
     parser.add_argument("--token-lifetime", type=int, default=3600,
                         help="lifetime of the projected OIDC token in seconds (600..43200)")
     parser.add_argument("--admin", action="store_true",
@@ -76,7 +78,8 @@ def _detach(emulator: Emulator) -> None:
     if emulator.data_dir is None:
         os.dup2(devnull, 2)
     else:
-        log = os.open(emulator.data_dir / "emulator.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.open(emulator.data_dir / "emulator.log",
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 2)
 
 

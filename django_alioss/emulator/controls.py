@@ -153,7 +153,8 @@ class RequestLog:
             self._entries.append(entry)
             self._counts[(entry.service, entry.operation)] += 1
 
-    def entries(self, service: str | None = None, operation: str | None = None) -> list[LoggedRequest]:
+    def entries(self, service: str | None = None,
+                operation: str | None = None) -> list[LoggedRequest]:
         with self._lock:
             return [
                 e for e in self._entries

@@ -8,6 +8,7 @@ fixed-length framing. Services never touch sockets.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import socket
@@ -196,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
         return formatdate(self.server.controls.clock.now() if timestamp is None else timestamp,
                           usegmt=True)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args) -> None:
         logger.debug("%s %s", self.server.service.name, redact(format % args))
 
     def _dispatch(self) -> None:
@@ -257,10 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reset(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         # The stdlib closes the socket after handle(); with SO_LINGER 0 that is a RST.
 
     def _send(self, response: Response, fault: Fault | None) -> None:

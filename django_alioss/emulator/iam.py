@@ -67,7 +67,7 @@ class Role:
     policies: list[dict[str, Any]]
     account_id: str
     max_session_duration: int = 3600
-    role_id: str = field(default_factory=lambda: "3" + "".join(secrets.choice(string.digits) for _ in range(18)))
+    role_id: str = field(default_factory=lambda: "3" + _random_text(18, string.digits))
 
     @property
     def arn(self) -> str:

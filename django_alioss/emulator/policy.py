@@ -121,7 +121,8 @@ class Decision:
 
 def _statement_applies(statement: Mapping[str, Any], action: str, resource: str,
                        context: Mapping[str, Any]) -> bool:
-    if not any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement.get("Action"))):
+    actions = _as_list(statement.get("Action"))
+    if not any(wildcard_match(a, action, ignore_case=True) for a in actions):
         return False
     resources = _as_list(statement.get("Resource", "*"))
     if not any(wildcard_match(r, resource) for r in resources):

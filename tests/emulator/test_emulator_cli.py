@@ -110,7 +110,8 @@ def test_cli_prints_exports_first_then_serves_until_sigterm(tmp_path: Path) -> N
 def test_cli_detach_supports_eval(tmp_path: Path) -> None:
     script = (
         f'eval "$({sys.executable} -m django_alioss.emulator --port 0 --detach '
-        f'--data-dir {tmp_path})" && printf "%s\\n%s\\n" "$ALIOSS_ENDPOINT" "$ALIOSS_EMULATOR_PID"'
+        f'--data-dir {tmp_path})" && '
+        'printf "%s\\n%s\\n" "$ALIOSS_ENDPOINT" "$ALIOSS_EMULATOR_PID"'
     )
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True)
     endpoint, pid = out.stdout.split()
@@ -157,7 +158,8 @@ def test_admin_endpoint_controls_faults_clock_and_log() -> None:
         bucket.put_object("k", b"v")  # the fault fired once
         counters = requests.get(f"{admin}log", timeout=5).json()["counters"]
         assert counters["oss:PutObject"] == 2
-        assert requests.post(f"{admin}clock", json={"advance": 3600}, timeout=5).json()["offset"] == 3600
+        clock = requests.post(f"{admin}clock", json={"advance": 3600}, timeout=5).json()
+        assert clock["offset"] == 3600
         with pytest.raises(oss2.exceptions.ServerError) as skew:
             bucket.get_object("k")
         assert skew.value.code == "RequestTimeTooSkewed"

@@ -113,7 +113,8 @@ def test_cli_detach_supports_eval(tmp_path: Path) -> None:
         f'--data-dir {tmp_path})" && '
         'printf "%s\\n%s\\n" "$ALIOSS_ENDPOINT" "$ALIOSS_EMULATOR_PID"'
     )
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30,
+                         check=True)
     endpoint, pid = out.stdout.split()
     try:
         answer = requests.get(f"{endpoint}/alioss-emulator/missing", timeout=5)

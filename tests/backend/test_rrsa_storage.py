@@ -13,7 +13,7 @@ import requests
 from django.core.files.base import ContentFile
 
 from django_alioss.emulator import Emulator
-from django_alioss.emulator.emulator import bucket_policy, rrsa_trust_policy
+from django_alioss.emulator.emulator import rrsa_trust_policy
 from django_alioss.storage import OSSStorage
 
 RRSA_ENV = ("ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",

@@ -1,0 +1,171 @@
+"""System checks (``manage.py check``) for every storage alias that uses django-alioss.
+
+No check sends anything over the network: storages are built with
+:func:`~django_alioss.management.support.build_storage` (no manifest load) and the
+credentials provider is built but never asked for credentials.
+
+======================  ===========================================================
+``django_alioss.E001``  endpoint or bucket_name missing
+``django_alioss.E002``  RRSA selected, its environment incomplete, rrsa_fallback off
+``django_alioss.E003``  signature V4 without a region (none derivable from endpoint)
+``django_alioss.E004``  unknown keys in ``OPTIONS``
+``django_alioss.E005``  querystring_expire beyond 7 days (OSS refuses > 604800 s)
+``django_alioss.E006``  any other invalid configuration (the ImproperlyConfigured text)
+``django_alioss.E007``  the backend of an alias naming django_alioss cannot be imported
+``django_alioss.W001``  an ``http://`` endpoint while DEBUG is False
+``django_alioss.W002``  RRSA selected, its environment incomplete, no static fallback
+======================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from .credentials import UnavailableProvider, build_provider
+from .management.support import backend_class, build_storage, configured_value, storage_configs
+from .options import OPTIONS, region_from_endpoint
+from .storage import CREDENTIAL_OPTIONS, OSSStorage
+
+MAX_URL_EXPIRE = 7 * 24 * 3600
+CHECK_TAG = "django_alioss"
+
+
+def _id(code: str) -> str:
+    return f"django_alioss.{code}"
+
+
+def _error(code: str, alias: str, message: str, hint: str | None = None) -> checks.Error:
+    return checks.Error(f"STORAGES[{alias!r}]: {message}", hint=hint, id=_id(code))
+
+
+def _warning(code: str, alias: str, message: str, hint: str | None = None) -> checks.Warning:
+    return checks.Warning(f"STORAGES[{alias!r}]: {message}", hint=hint, id=_id(code))
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _setting_hint(name: str, alias: str) -> str:
+    setting = OPTIONS[name].setting_name
+    return (f"Set STORAGES[{alias!r}]['OPTIONS'][{name!r}], the {setting} setting or the "
+            f"{setting} environment variable.")
+
+
+def _precheck(cls: type[OSSStorage], options: Mapping[str, Any], alias: str
+              ) -> tuple[list[checks.CheckMessage], dict[str, Any] | None]:
+    """Problems found from the raw values alone, and the options to build with (None
+    when building would only repeat an error already reported)."""
+    messages: list[checks.CheckMessage] = []
+    build_options: dict[str, Any] | None = {k: v for k, v in options.items() if k in OPTIONS}
+
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        messages.append(_error(
+            "E004", alias, f"unknown option(s) {', '.join(map(repr, unknown))} in OPTIONS.",
+            hint=f"Valid options: {', '.join(sorted(OPTIONS))}."))
+
+    def raw(name: str) -> tuple[Any, str]:
+        return configured_value(cls, options, name, alias)
+
+    for name in ("endpoint", "bucket_name"):
+        if not _text(raw(name)[0]):
+            messages.append(_error("E001", alias, f"{name!r} is not configured.",
+                                   hint=_setting_hint(name, alias)))
+            build_options = None
+
+    expire, origin = raw("querystring_expire")
+    try:
+        seconds = int(str(expire).strip().replace("_", ""))
+    except ValueError:
+        seconds = None  # the build reports the invalid value
+    if seconds is not None and seconds > MAX_URL_EXPIRE:
+        messages.append(_error(
+            "E005", alias,
+            f"querystring_expire is {seconds} s ({seconds / 86400:g} days, from {origin}); OSS "
+            f"refuses signed URLs valid for more than {MAX_URL_EXPIRE} s (7 days).",
+            hint="Use at most 604800; URLs needed for longer must be re-signed when served."))
+        if build_options is not None and "querystring_expire" in options:
+            build_options["querystring_expire"] = MAX_URL_EXPIRE  # check the rest
+        else:  # a class attribute, setting or environment value: the build fails on it
+            build_options = None
+
+    signature, _ = raw("signature_version")
+    endpoints = [_text(raw("endpoint")[0]), _text(raw("public_endpoint")[0])]
+    if (_text(signature) == "v4" and not _text(raw("region")[0]) and endpoints[0]
+            and not any(region_from_endpoint(e) for e in endpoints if e)):
+        messages.append(_error(
+            "E003", alias,
+            f"signature V4 needs a region and none can be derived from endpoint {endpoints[0]!r}.",
+            hint="Set the 'region' option (ALIOSS_REGION), e.g. 'cn-hangzhou', or use "
+                 "signature_version 'v1'."))
+        build_options = None
+    return messages, build_options
+
+
+def check_alias(alias: str, config: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    """The messages for one storage alias (none when its backend is not ours)."""
+    backend = config.get("BACKEND")
+    try:
+        cls = backend_class(config)
+    except ImportError as exc:
+        if isinstance(backend, str) and backend.startswith("django_alioss."):
+            return [_error("E007", alias, f"cannot import backend {backend!r}: {exc}.")]
+        return []
+    if cls is None:
+        return []
+    options = config.get("OPTIONS") or {}
+    if not isinstance(options, Mapping):
+        return [_error("E006", alias, f"OPTIONS must be a dict, not {type(options).__name__}.")]
+    messages, build_options = _precheck(cls, options, alias)
+    if build_options is None:
+        return messages
+    try:
+        storage = build_storage(cls, build_options)
+        provider = build_provider({n: getattr(storage, n) for n in CREDENTIAL_OPTIONS},
+                                  shared=False)
+    except ImproperlyConfigured as exc:
+        return [*messages, _error("E006", alias, str(exc))]
+
+    if not settings.DEBUG:
+        for name in ("endpoint", "public_endpoint"):
+            value = getattr(storage, name)
+            if value and value.lower().startswith("http://"):
+                messages.append(_warning(
+                    "W001", alias, f"{name} {value!r} uses plain http while DEBUG is False: "
+                    "requests, credentials and signed URLs travel unencrypted.",
+                    hint=f"Use an https:// {name}."))
+    if isinstance(provider, UnavailableProvider) and provider.source == "rrsa":
+        if storage.rrsa_fallback:
+            messages.append(_warning(
+                "W002", alias, f"RRSA is selected but unusable and there is no static fallback: "
+                f"{provider.why}.",
+                hint="Run in a pod with RRSA enabled for its service account, or set "
+                     "ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET for the fallback."))
+        else:
+            messages.append(_error(
+                "E002", alias, f"RRSA is selected, rrsa_fallback is disabled "
+                f"and RRSA cannot work here: {provider.why}.",
+                hint="Enable RRSA for the pod's service account (ACK injects "
+                     "ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and "
+                     "ALIBABA_CLOUD_OIDC_TOKEN_FILE), or set the role_arn, oidc_provider_arn "
+                     "and oidc_token_file options."))
+    return messages
+
+
+def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Check every configured storage whose backend is a django-alioss class."""
+    messages: list[checks.CheckMessage] = []
+    for alias, config in storage_configs().items():
+        messages.extend(check_alias(alias, config))
+    return messages
+
+
+def register() -> None:
+    """Register :func:`check_storages` (tags ``django_alioss`` and ``staticfiles``)."""
+    checks.register(check_storages, CHECK_TAG, checks.Tags.staticfiles)

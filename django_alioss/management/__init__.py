@@ -1,0 +1,1 @@
+"""Management commands of django-alioss and the helpers they share."""

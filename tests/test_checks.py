@@ -1,0 +1,240 @@
+"""System checks of django_alioss (``manage.py check``), one test per message id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.checks import Error, Warning, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_alioss.checks import check_storages
+
+OSS = "django_alioss.storage.OSSStorage"
+STATIC = "django_alioss.storage.OSSManifestStaticStorage"
+ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
+KEYS = {"access_key_id": "LTAI5tExampleExampleAb", "access_key_secret": "not-a-real-secret"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ALIOSS_* / ALIBABA_CLOUD_* from the developer's shell leaks into a check."""
+    for name in list(os.environ):
+        if name.startswith(("ALIOSS_", "ALIBABA_CLOUD_", "ALICLOUD_")):
+            monkeypatch.delenv(name)
+
+
+def storages(default: dict[str, Any] | None = None, backend: str = OSS, **extra: Any) -> dict:
+    """STORAGES with ``default`` as the OPTIONS of a django-alioss default storage."""
+    config: dict[str, Any] = {
+        "default": {"BACKEND": backend, "OPTIONS": default or {}},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    config.update(extra)
+    return config
+
+
+def valid(**options: Any) -> dict[str, Any]:
+    return {"endpoint": ENDPOINT, "bucket_name": "media-bucket", **KEYS, **options}
+
+
+def ids(messages: list) -> list[str]:
+    return [m.id for m in messages]
+
+
+def run(config: dict, **settings: Any) -> list:
+    with override_settings(STORAGES=config, **settings):
+        return check_storages()
+
+
+def test_valid_configuration_has_no_message() -> None:
+    assert run(storages(valid())) == []
+
+
+def test_storages_of_other_backends_are_ignored() -> None:
+    config = storages(backend="django.core.files.storage.FileSystemStorage")
+    assert run(config) == []
+
+
+@pytest.mark.parametrize("missing", ["endpoint", "bucket_name"])
+def test_e001_missing_endpoint_or_bucket(missing: str) -> None:
+    options = valid()
+    del options[missing]
+    messages = run(storages(options))
+    assert ids(messages) == ["django_alioss.E001"]
+    assert isinstance(messages[0], Error)
+    assert repr(missing) in messages[0].msg and "STORAGES['default']" in messages[0].msg
+    assert f"ALIOSS_{missing.upper()}" in messages[0].hint
+
+
+def test_e001_is_satisfied_by_settings_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIOSS_ENDPOINT", ENDPOINT)
+    assert run(storages({**KEYS}), ALIOSS_BUCKET_NAME="from-settings") == []
+
+
+def test_e001_both_missing_reports_both() -> None:
+    messages = run(storages({**KEYS}))
+    assert ids(messages) == ["django_alioss.E001", "django_alioss.E001"]
+
+
+def rrsa_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, complete: bool) -> None:
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOi.fake.token")
+    monkeypatch.setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                       "acs:ram::1389201472653210:oidc-provider/ack-rrsa-c1")
+    monkeypatch.setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", str(token))
+    if complete:
+        monkeypatch.setenv("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1389201472653210:role/app")
+
+
+def rrsa_options(**options: Any) -> dict[str, Any]:
+    return {"endpoint": ENDPOINT, "bucket_name": "media-bucket", **options}
+
+
+def test_e002_rrsa_environment_incomplete_without_fallback(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=False)
+    messages = run(storages(rrsa_options(rrsa_fallback=False)))
+    assert ids(messages) == ["django_alioss.E002"]
+    assert "ALIBABA_CLOUD_ROLE_ARN" in messages[0].msg
+    assert "rrsa_fallback is disabled" in messages[0].msg
+
+
+def test_e002_not_raised_when_rrsa_environment_is_complete(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=True)
+    assert run(storages(rrsa_options(rrsa_fallback=False))) == []
+
+
+def test_w002_rrsa_incomplete_with_fallback_but_no_static_keys(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=False)
+    messages = run(storages(rrsa_options()))
+    assert ids(messages) == ["django_alioss.W002"]
+    assert isinstance(messages[0], Warning)
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in messages[0].msg
+
+
+def test_rrsa_incomplete_with_static_fallback_keys_is_fine(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=False)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEYS["access_key_id"])
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEYS["access_key_secret"])
+    assert run(storages(rrsa_options())) == []
+
+
+def test_e003_v4_without_derivable_region() -> None:
+    messages = run(storages(valid(endpoint="https://files.example.com")))
+    assert ids(messages) == ["django_alioss.E003"]
+    assert "files.example.com" in messages[0].msg and "ALIOSS_REGION" in messages[0].hint
+
+
+@pytest.mark.parametrize("fix", [
+    {"region": "cn-shanghai"},
+    {"signature_version": "v1"},
+    {"public_endpoint": "https://oss-cn-beijing.aliyuncs.com"},
+])
+def test_e003_fixed_by_region_v1_or_public_endpoint(fix: dict[str, str]) -> None:
+    assert run(storages(valid(endpoint="https://files.example.com", **fix))) == []
+
+
+def test_e004_unknown_options() -> None:
+    messages = run(storages(valid(bucket="typo", acl="private")))
+    assert ids(messages) == ["django_alioss.E004"]
+    assert "'acl', 'bucket'" in messages[0].msg
+    assert "bucket_name" in messages[0].hint
+
+
+def test_e004_does_not_hide_other_problems() -> None:
+    messages = run(storages(valid(bucket="typo", default_acl="everyone")))
+    assert ids(messages) == ["django_alioss.E004", "django_alioss.E006"]
+
+
+def test_e005_querystring_expire_beyond_seven_days_from_options() -> None:
+    messages = run(storages(valid(querystring_expire=14 * 86400)))
+    assert ids(messages) == ["django_alioss.E005"]
+    assert "1209600 s (14 days" in messages[0].msg
+    assert "OPTIONS']['querystring_expire']" in messages[0].msg
+
+
+def test_e005_reported_along_with_e001() -> None:
+    messages = run(storages({**KEYS, "bucket_name": "b", "querystring_expire": 10**6}))
+    assert ids(messages) == ["django_alioss.E001", "django_alioss.E005"]
+
+
+def test_e005_from_setting_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    messages = run(storages(valid()), ALIOSS_QUERYSTRING_EXPIRE=700000)
+    assert ids(messages) == ["django_alioss.E005"]
+    assert "700000 s" in messages[0].msg and "setting ALIOSS_QUERYSTRING_EXPIRE" in messages[0].msg
+    monkeypatch.setenv("ALIOSS_QUERYSTRING_EXPIRE", "604801")
+    messages = run(storages(valid()))
+    assert ids(messages) == ["django_alioss.E005"]
+    assert "environment variable ALIOSS_QUERYSTRING_EXPIRE" in messages[0].msg
+
+
+def test_e005_seven_days_exactly_is_allowed() -> None:
+    assert run(storages(valid(querystring_expire=604800))) == []
+
+
+@pytest.mark.parametrize(("options", "text"), [
+    ({"bucket_name": "Not_A_Bucket"}, "invalid bucket_name"),
+    ({"default_acl": "everyone"}, "default_acl"),
+    ({"multipart_chunksize": 10}, "multipart_chunksize"),
+    ({"access_key_secret": ""}, "access_key_secret is missing"),
+    ({"location": "/media"}, "cannot begin with '/'"),
+])
+def test_e006_other_improper_configuration(options: dict[str, Any], text: str) -> None:
+    messages = run(storages(valid(**options)))
+    assert ids(messages) == ["django_alioss.E006"]
+    assert text in messages[0].msg
+
+
+def test_w001_http_endpoint_without_debug() -> None:
+    config = storages(valid(endpoint="http://oss-cn-hangzhou.aliyuncs.com"))
+    messages = run(config, DEBUG=False)
+    assert ids(messages) == ["django_alioss.W001"]
+    assert "plain http" in messages[0].msg
+    assert run(config, DEBUG=True) == []
+    public = storages(valid(public_endpoint="http://cdn.example.com"))
+    assert ids(run(public, DEBUG=False)) == ["django_alioss.W001"]
+
+
+def test_every_alias_is_checked() -> None:
+    config = storages(valid(), media2={"BACKEND": OSS, "OPTIONS": {**KEYS}},
+                      staticfiles={"BACKEND": STATIC, "OPTIONS": valid(location="static")})
+    messages = run(config)
+    assert ids(messages) == ["django_alioss.E001", "django_alioss.E001"]
+    assert all("STORAGES['media2']" in m.msg for m in messages)
+
+
+def test_e007_backend_of_ours_that_cannot_be_imported() -> None:
+    messages = run(storages(backend="django_alioss.storage.NoSuchStorage"))
+    assert ids(messages) == ["django_alioss.E007"]
+
+
+def test_legacy_default_file_storage_setting_is_checked() -> None:
+    config = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=config, DEFAULT_FILE_STORAGE=OSS):
+        messages = check_storages()
+    assert ids(messages) == ["django_alioss.E001", "django_alioss.E001"]
+
+
+def test_registered_with_django_check_framework() -> None:
+    with override_settings(STORAGES=storages({**KEYS})):
+        assert "django_alioss.E001" in ids(run_checks(tags=["django_alioss"]))
+        with pytest.raises(SystemCheckError, match=r"django_alioss\.E001"):
+            call_command("check")
+
+
+def test_checks_send_nothing_over_the_network(alioss_emulator: Any, alioss_env: dict) -> None:
+    """Even for RRSA (no STS call) and a manifest storage (staticfiles.json not read)."""
+    before = len(alioss_emulator.controls.log.entries())
+    config = storages({"location": "media", "rrsa_fallback": False},
+                      staticfiles={"BACKEND": STATIC, "OPTIONS": {"location": "static"}})
+    messages = run(config, DEBUG=True)
+    assert messages == []
+    assert len(alioss_emulator.controls.log.entries()) == before

@@ -378,6 +378,20 @@ class _StsSettings:
     sts_endpoint: str
     timeouts: tuple[float | None, float | None]
 
+    def sdk_arguments(self) -> dict[str, Any]:
+        """Keyword arguments every SDK STS provider takes alike."""
+        return {
+            "role_session_name": self.role_session_name,
+            "duration_seconds": self.duration,
+            "policy": self.policy,
+            "sts_endpoint": self.sts_endpoint,
+            "http_options": _http_options(self.timeouts),
+        }
+
+    def details(self) -> dict[str, Any]:
+        return {"role_session_name": self.role_session_name, "sts_endpoint": self.sts_endpoint,
+                "duration": self.duration}
+
 
 class _OIDCSource(_Source):
     """RRSA: AssumeRoleWithOIDC with the (re-read) projected token file, via the SDK."""
@@ -397,11 +411,7 @@ class _OIDCSource(_Source):
             role_arn=self.role_arn,
             oidc_provider_arn=self.oidc_provider_arn,
             oidc_token_file_path=self.oidc_token_file,
-            role_session_name=self.sts.role_session_name,
-            duration_seconds=self.sts.duration,
-            policy=self.sts.policy,
-            sts_endpoint=self.sts.sts_endpoint,
-            http_options=_http_options(self.sts.timeouts),
+            **self.sts.sdk_arguments(),
         )
         return _snapshot_from(_sdk_fetch(provider), self.name)
 
@@ -410,9 +420,7 @@ class _OIDCSource(_Source):
             "role_arn": self.role_arn,
             "oidc_provider_arn": self.oidc_provider_arn,
             "oidc_token_file": self.oidc_token_file,
-            "role_session_name": self.sts.role_session_name,
-            "sts_endpoint": self.sts.sts_endpoint,
-            "duration": self.sts.duration,
+            **self.sts.details(),
         }
 
 
@@ -436,20 +444,14 @@ class _AssumeRoleSource(_Source):
             access_key_secret=self._secret,
             security_token=self._token,
             role_arn=self.role_arn,
-            role_session_name=self.sts.role_session_name,
-            duration_seconds=self.sts.duration,
-            policy=self.sts.policy,
-            sts_endpoint=self.sts.sts_endpoint,
-            http_options=_http_options(self.sts.timeouts),
+            **self.sts.sdk_arguments(),
         )
         return _snapshot_from(_sdk_fetch(provider), self.name)
 
     def details(self) -> dict[str, Any]:
         return {
             "role_arn": self.role_arn,
-            "role_session_name": self.sts.role_session_name,
-            "sts_endpoint": self.sts.sts_endpoint,
-            "duration": self.sts.duration,
+            **self.sts.details(),
             "signing_access_key_id": mask_key_id(self.access_key_id),
         }
 

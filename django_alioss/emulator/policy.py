@@ -39,7 +39,8 @@ def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bo
     return _pattern(escaped, ignore_case).fullmatch(value) is not None
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A JSON value that may be a single item or a list, as a list."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
@@ -59,7 +60,7 @@ def validate_policy(document: Mapping[str, Any]) -> None:
             raise PolicyError("each Statement must be an object")
         if statement.get("Effect") not in (ALLOW, DENY):
             raise PolicyError("Effect must be Allow or Deny")
-        if not _as_list(statement.get("Action")):
+        if not as_list(statement.get("Action")):
             raise PolicyError("Statement needs an Action")
         condition = statement.get("Condition", {})
         if not isinstance(condition, Mapping):
@@ -100,8 +101,8 @@ def conditions_hold(condition: Mapping[str, Any], context: Mapping[str, Any]) ->
     for operator, keys in condition.items():
         compare, negate = CONDITION_OPERATORS[operator]
         for key, expected in keys.items():
-            actual = [str(v) for v in _as_list(context.get(key))]
-            expected_values = [str(v) for v in _as_list(expected)]
+            actual = [str(v) for v in as_list(context.get(key))]
+            expected_values = [str(v) for v in as_list(expected)]
             matched = any(compare(e, a) for e in expected_values for a in actual)
             if negate:
                 if matched:
@@ -121,10 +122,10 @@ class Decision:
 
 def _statement_applies(statement: Mapping[str, Any], action: str, resource: str,
                        context: Mapping[str, Any]) -> bool:
-    actions = _as_list(statement.get("Action"))
+    actions = as_list(statement.get("Action"))
     if not any(wildcard_match(a, action, ignore_case=True) for a in actions):
         return False
-    resources = _as_list(statement.get("Resource", "*"))
+    resources = as_list(statement.get("Resource", "*"))
     if not any(wildcard_match(r, resource) for r in resources):
         return False
     return conditions_hold(statement.get("Condition", {}), context)
@@ -136,7 +137,7 @@ def evaluate(policies: Iterable[Mapping[str, Any]], action: str, resource: str,
     context = context or {}
     allowed = False
     for policy in policies:
-        for statement in _as_list(policy.get("Statement")):
+        for statement in as_list(policy.get("Statement")):
             if not _statement_applies(statement, action, resource, context):
                 continue
             if statement.get("Effect") == DENY:

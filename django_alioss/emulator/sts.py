@@ -28,7 +28,7 @@ from .controls import Controls
 from .httpserver import Request, Response, new_request_id
 from .iam import IAM, OIDCProvider, Role, Session, User, authorize
 from .oidc import OIDCIssuer
-from .policy import PolicyError, conditions_hold, validate_policy, wildcard_match
+from .policy import PolicyError, as_list, conditions_hold, validate_policy, wildcard_match
 
 logger = logging.getLogger("django_alioss.emulator")
 
@@ -55,14 +55,6 @@ class STSError(Exception):
 
 def _iso(epoch: float) -> str:
     return time.strftime(ISO_FORMAT, time.gmtime(epoch))
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def _missing(name: str) -> STSError:
@@ -95,14 +87,14 @@ def rpc_signature(string: str, secret: str) -> str:
 
 def _statement_trusts(statement: Mapping[str, Any], principal_type: str,
                       principal_values: Iterable[str], context: Mapping[str, Any]) -> bool:
-    actions = _as_list(statement.get("Action"))
+    actions = as_list(statement.get("Action"))
     if not any(wildcard_match(str(a), ASSUME_ROLE_ACTION, ignore_case=True) for a in actions):
         return False
     principal = statement.get("Principal")
     if principal == "*":
         named = ["*"]
     elif isinstance(principal, Mapping):
-        named = [str(p) for p in _as_list(principal.get(principal_type))]
+        named = [str(p) for p in as_list(principal.get(principal_type))]
     else:
         return False
     values = list(principal_values)
@@ -120,7 +112,7 @@ def trust_policy_allows(role: Role, principal_type: str, principal_values: Itera
     """
     values = list(principal_values)
     allowed = False
-    for statement in _as_list(role.trust_policy.get("Statement")):
+    for statement in as_list(role.trust_policy.get("Statement")):
         if not isinstance(statement, Mapping):
             continue
         if not _statement_trusts(statement, principal_type, values, context):
@@ -289,7 +281,7 @@ class STSService:
         role = self._role(params)
         duration = self._duration(params, role)
         claims = self.verify_oidc_token(params["OIDCToken"], provider)
-        audiences = [str(a) for a in _as_list(claims["aud"])]
+        audiences = [str(a) for a in as_list(claims["aud"])]
         context = {"oidc:iss": claims["iss"], "oidc:aud": audiences, "oidc:sub": claims["sub"]}
         if not trust_policy_allows(role, "Federated", [provider.arn], context):
             raise STSError(401, "AuthenticationFail.NoPermission", "There is no permission")
@@ -342,7 +334,7 @@ class STSService:
         if str(unverified["iss"]).rstrip("/") != provider.issuer_url.rstrip("/"):
             raise fail("IssuerNotMatch", "Invalid issuer.")
         claims = self._verified_claims(token, header, provider, fail)
-        audiences = [str(a) for a in _as_list(claims["aud"])]
+        audiences = [str(a) for a in as_list(claims["aud"])]
         if not set(audiences) & set(provider.client_ids):
             raise fail("AudienceNotMatch", "Invalid audience.")
         now = self.controls.clock.now()

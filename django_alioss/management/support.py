@@ -26,6 +26,7 @@ LEGACY_SETTINGS = {"default": "DEFAULT_FILE_STORAGE", "staticfiles": "STATICFILE
 
 KEY_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
 TOKEN_ERRORS = ("SecurityTokenExpired", "InvalidSecurityToken")
+HEAD_OPERATIONS = ("HeadObject", "GetObjectMeta")
 
 
 def storage_configs() -> dict[str, dict[str, Any]]:
@@ -147,11 +148,13 @@ def explain(exc: BaseException, storage: OSSStorage | None = None) -> str:
                 "answer inside the region's VPC)")
     if exc.code == "AccessDenied" or (exc.status == 403
                                       and exc.code not in (*KEY_ERRORS, *TOKEN_ERRORS)):
+        where = _grantee(storage) if storage is not None else "the RAM policy of the credentials"
         if exc.auth_action:
-            where = (_grantee(storage) if storage is not None
-                     else "the RAM policy of the credentials")
             return (f"{text} -> the credentials lack {exc.auth_action}: allow "
                     f"{exc.auth_action} on acs:oss:*:*:{bucket}/* in {where}")
+        if exc.operation in HEAD_OPERATIONS:
+            return (f"{text} -> a HEAD answer carries no detail; the credentials probably lack "
+                    f"oss:GetObject: allow it on acs:oss:*:*:{bucket}/* in {where}")
         return (f"{text} -> OSS refused without naming a RAM action: the request was "
                 "anonymous (an unsigned URL needs a public-read object or bucket) or a "
                 "bucket policy denies it")

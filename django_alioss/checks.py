@@ -19,7 +19,10 @@ credentials provider is built but never asked for credentials.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +58,22 @@ def _setting_hint(name: str, alias: str) -> str:
     setting = OPTIONS[name].setting_name
     return (f"Set STORAGES[{alias!r}]['OPTIONS'][{name!r}], the {setting} setting or the "
             f"{setting} environment variable.")
+
+
+@contextlib.contextmanager
+def _quiet_in_this_thread(logger: logging.Logger) -> Iterator[None]:
+    """Drop ``logger``'s records from this thread meanwhile: a provider built only to be
+    inspected must not announce an RRSA fallback (the storage does at first use)."""
+    thread = threading.get_ident()
+
+    def other_threads(record: logging.LogRecord) -> bool:
+        return record.thread != thread
+
+    logger.addFilter(other_threads)
+    try:
+        yield
+    finally:
+        logger.removeFilter(other_threads)
 
 
 def _precheck(cls: type[OSSStorage], options: Mapping[str, Any], alias: str
@@ -127,8 +146,9 @@ def check_alias(alias: str, config: Mapping[str, Any]) -> list[checks.CheckMessa
         return messages
     try:
         storage = build_storage(cls, build_options)
-        provider = build_provider({n: getattr(storage, n) for n in CREDENTIAL_OPTIONS},
-                                  shared=False)
+        with _quiet_in_this_thread(logging.getLogger("django_alioss")):
+            provider = build_provider({n: getattr(storage, n) for n in CREDENTIAL_OPTIONS},
+                                      shared=False)
     except ImproperlyConfigured as exc:
         return [*messages, _error("E006", alias, str(exc))]
 

@@ -72,13 +72,30 @@ class Child:
         return self.wait(timeout)
 
     def wait(self, timeout: float = 30.0) -> int:
+        """Wait for the exit status; the rest of stdout is added to ``lines``."""
         try:
             status = self.proc.wait(timeout)
+            self._drain()
         finally:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
             self._log.close()
         return status
+
+    def _drain(self, timeout: float = 5.0) -> None:
+        stdout = self.proc.stdout
+        if stdout is None or stdout.closed:
+            return
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while selector.select(timeout):
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                self._buffer += chunk
+        lines = self._buffer.split(b"\n")
+        self._buffer = b""
+        self.lines.extend(line.decode(errors="replace") for line in lines if line)
 
     def kill(self) -> None:
         """Last resort for a failed test: kill the child's whole process group."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,17 @@ def test_w002_rrsa_incomplete_with_fallback_but_no_static_keys(
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in messages[0].msg
 
 
-def test_rrsa_incomplete_with_static_fallback_keys_is_fine(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_rrsa_incomplete_with_static_fallback_keys_is_fine_and_quiet(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The check builds a provider to inspect it: it must not log the fallback warning
+    (the storage logs it at first use)."""
     rrsa_env(monkeypatch, tmp_path, complete=False)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEYS["access_key_id"])
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEYS["access_key_secret"])
+    caplog.set_level("DEBUG", logger="django_alioss")
     assert run(storages(rrsa_options())) == []
+    assert not [r for r in caplog.records if "falling back" in r.getMessage()]
+    assert logging.getLogger("django_alioss").filters == []
 
 
 def test_e003_v4_without_derivable_region() -> None:

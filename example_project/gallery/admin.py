@@ -1,0 +1,47 @@
+"""Admin with thumbnails: every ``<img>`` points at a signed URL (``image.url``)."""
+
+from django.contrib import admin
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
+
+from .models import Document, Photo
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    list_display = ("thumbnail", "title", "dimensions", "uploaded_at")
+    list_display_links = ("thumbnail", "title")
+    search_fields = ("title",)
+    readonly_fields = ("preview", "dimensions", "uploaded_at")
+    fields = ("title", "image", "preview", "dimensions", "uploaded_at")
+
+    @admin.display(description="Image")
+    def thumbnail(self, obj: Photo) -> str:
+        return format_html('<img class="gallery-thumb" src="{}" alt="{}" height="60" '
+                           'style="max-width:120px;object-fit:cover">', obj.image.url, obj.title)
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Photo) -> str:
+        if not obj.pk or not obj.image:
+            return "-"
+        return format_html('<img class="gallery-preview" src="{}" alt="{}" '
+                           'style="max-width:480px;max-height:360px">', obj.image.url, obj.title)
+
+    @admin.display(description="Size in pixels")
+    def dimensions(self, obj: Photo) -> str:
+        return f"{obj.width} x {obj.height}" if obj.width else "-"
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ("title", "download", "human_size", "uploaded_at")
+    search_fields = ("title",)
+    readonly_fields = ("human_size", "uploaded_at")
+
+    @admin.display(description="File")
+    def download(self, obj: Document) -> str:
+        return format_html('<a href="{}">{}</a>', obj.file.url, obj.file.name.rsplit("/", 1)[-1])
+
+    @admin.display(description="Size")
+    def human_size(self, obj: Document) -> str:
+        return filesizeformat(obj.size) if obj.size is not None else "-"

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import tempfile
@@ -47,6 +48,22 @@ def _parse_total_size(result: Any) -> int:
     return int(result.content_length)
 
 
+def _read_stored_bytes(result: Any) -> bytes:
+    """The body of a GetObject answer exactly as stored.
+
+    oss2 reads through requests, which gunzips a body sent with ``Content-Encoding:
+    gzip``: a window of a gzipped object would come back decompressed, with offsets and
+    lengths no longer matching the stored bytes. Read urllib3's raw stream instead.
+    """
+    return result.resp.response.raw.read(decode_content=False)
+
+
+def decompresses(storage: OSSStorage, reader: ObjectReader) -> bool:
+    """Whether reads of this object are gunzipped: the storage gzips (``gzip``) and the
+    object is stored with ``Content-Encoding: gzip``, as django-storages' S3 does."""
+    return bool(storage.gzip) and reader.content_encoding.strip().lower() == "gzip"
+
+
 class ObjectReader(io.RawIOBase):
     """A seekable, read-only view of one object, fetched lazily with Range requests.
 
@@ -67,6 +84,7 @@ class ObjectReader(io.RawIOBase):
         self._buffer_start = 0
         self.etag: str | None = None
         self.size = 0
+        self.content_encoding = ""
         self._buffer = self._fetch(0, FIRST_WINDOW)
 
     def _fetch(self, start: int, length: int) -> bytes:
@@ -75,7 +93,7 @@ class ObjectReader(io.RawIOBase):
         while True:
             result = self._client.get_object(self._key, (start, start + length - 1), headers=headers)
             try:
-                data = result.read()
+                data = _read_stored_bytes(result)
             except Exception as exc:  # connection reset mid-body: fetch the window again
                 attempt += 1
                 if attempt > self._max_retries:
@@ -87,6 +105,7 @@ class ObjectReader(io.RawIOBase):
             if self.etag is None:
                 self.etag = result.etag
                 self.size = _parse_total_size(result)
+                self.content_encoding = result.headers.get("Content-Encoding", "")
             if result.status == 200:  # whole object (e.g. an empty one): keep the window
                 data = data[start:start + length]
             return data
@@ -302,19 +321,21 @@ class OSSFile(File):
         if mode in _READ_MODES:
             self._raw = ObjectReader(storage.client, self._key, storage.max_retries)
             stream: Any = io.BufferedReader(self._raw, buffer_size=FIRST_WINDOW)
+            if decompresses(storage, self._raw):
+                stream = gzip.GzipFile(fileobj=stream, mode="rb")
         elif mode in _WRITE_MODES:
             headers = storage._write_headers(name, None, forbid_overwrite="x" in mode)
             self._raw = ObjectWriter(storage, self._key, headers)
             stream = io.BufferedWriter(self._raw, buffer_size=256 * KiB)
         else:
-            stream = self._open_local_copy(mode)
+            stream = self._open_local_copy(name, mode)
         if text:
             stream = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
         super().__init__(stream, name)
 
-    def _open_local_copy(self, mode: str) -> Any:
+    def _open_local_copy(self, name: str, mode: str) -> Any:
         self._spool = tempfile.SpooledTemporaryFile(max_size=self._storage.max_memory_size)
-        self._headers = self._storage._write_headers(self.name, None, forbid_overwrite="x" in mode)
+        self._headers = self._storage._write_headers(name, None, forbid_overwrite="x" in mode)
         existed = False
         if "w" not in mode and "x" not in mode:
             try:
@@ -323,7 +344,10 @@ class OSSFile(File):
                 if "r" in mode:
                     raise
             else:
-                while chunk := reader.read(MAX_WINDOW):
+                # Written back on close as is, without Content-Encoding: store it decoded.
+                source: Any = (gzip.GzipFile(fileobj=reader, mode="rb")
+                               if decompresses(self._storage, reader) else reader)
+                while chunk := source.read(MAX_WINDOW):
                     self._spool.write(chunk)
                 reader.close()
                 existed = True

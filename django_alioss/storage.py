@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 import itertools
 import mimetypes
-import os
 import pathlib
 import posixpath
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -89,16 +89,30 @@ def _text_content(content: Any) -> bool:
     return isinstance(getattr(content, "file", content), io.TextIOBase)
 
 
-def _read_full(stream: Any, size: int) -> bytes:
-    """Read exactly ``size`` bytes unless the stream ends first."""
-    chunks, remaining = [], size
-    while remaining:
-        chunk = stream.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+class _PartReader:
+    """Cuts a stream into parts of exactly ``size`` bytes (the last one may be shorter).
+
+    A text stream's ``read(n)`` returns n characters, which may be more than n bytes
+    once encoded: the surplus is kept for the next part, so parts never grow beyond
+    ``size`` and memory stays bounded.
+    """
+
+    def __init__(self, stream: Any, size: int) -> None:
+        self._stream = stream
+        self._size = size
+        self._surplus = b""
+
+    def next_part(self) -> bytes:
+        chunks, have = [self._surplus], len(self._surplus)
+        while have < self._size:
+            chunk = self._stream.read(self._size - have)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            have += len(chunk)
+        data = b"".join(chunks)
+        self._surplus = data[self._size:]
+        return data[:self._size]
 
 
 @deconstructible(path="django_alioss.storage.OSSStorage")
@@ -216,8 +230,11 @@ class OSSStorage(BaseStorage):
     # --- names ----------------------------------------------------------------------------
     def _key(self, name: str) -> str:
         """The object key for ``name``: cleaned, under ``location``, valid for OSS."""
+        cleaned = clean_name(name)
+        if not cleaned:  # "" or "a/.." would name the location itself
+            raise InvalidObjectName(f"OSS object names cannot be empty: {name!r}")
         try:
-            key = safe_join(self.location, clean_name(name))
+            key = safe_join(self.location, cleaned)
         except ValueError:
             raise SuspiciousFileOperation(
                 f"Attempted access to {name!r} denied: it is outside the storage location "
@@ -292,17 +309,17 @@ class OSSStorage(BaseStorage):
         if compress:
             headers["Content-Encoding"] = "gzip"
         seekable = hasattr(content, "seek") and (not hasattr(content, "seekable") or content.seekable())
-        start = content.tell() if seekable and hasattr(content, "tell") else 0
+        # The whole content is saved whatever its position, as File.chunks() does.
         size = None if compress or _text_content(content) else getattr(content, "size", None)
         for attempt in itertools.count(1):
             if seekable:
-                content.seek(start)
+                content.seek(0)
             body: Any = ReadBytesWrapper(content)
             if compress:
                 body = GzipCompressionWrapper(body)
             try:
                 self._upload(self._key(name), body, size, headers,
-                             rewind=(lambda: content.seek(start)) if seekable and not compress else None)
+                             rewind=(lambda: content.seek(0)) if seekable and not compress else None)
                 return name
             except FileExistsError:
                 if self.file_overwrite or not seekable or attempt >= MAX_NAME_ATTEMPTS:
@@ -314,13 +331,15 @@ class OSSStorage(BaseStorage):
                 rewind: Any = None) -> None:
         """Stream ``body`` into ``key``: one PUT below the threshold, else parallel multipart."""
         if size is not None and size < self.multipart_threshold:
-            self._put(key, _SizedBody(body, size), headers, rewind=rewind)
+            sized = _SizedBody(body, size, rewind)
+            self._put(key, sized, headers, rewind=sized.rewind if rewind is not None else None)
             return
         part_size = self.multipart_chunksize
+        parts = _PartReader(body, part_size)
         upload: MultipartUpload | None = None
         try:
             while True:
-                part = _read_full(body, part_size)
+                part = parts.next_part()
                 if upload is None and len(part) < part_size:
                     self._put(key, part, headers)
                     return
@@ -428,23 +447,44 @@ def _mask(value: str | None) -> str | None:
 
 
 class _SizedBody:
-    """A stream with a known length, so oss2 sends Content-Length (not chunked)."""
+    """A stream with a known length, so oss2 sends Content-Length (not chunked).
 
-    def __init__(self, stream: Any, size: int) -> None:
+    ``read(n)`` returns exactly ``n`` bytes until the last ones (oss2's body adapter
+    counts what it asked for, not what it got, so a short read would lose data), never
+    more than ``len`` in all, and raises ``ValueError`` if the stream ends early: a
+    body shorter than its Content-Length would leave the request hanging.
+    """
+
+    def __init__(self, stream: Any, size: int, rewind: Callable[[], Any] | None = None) -> None:
         self._stream = stream
+        self._rewind = rewind
         self.len = size
+        self._sent = 0
+
+    def rewind(self) -> None:
+        """Back to the start of the content, for another attempt."""
+        if self._rewind is None:
+            raise ValueError("this content cannot be rewound")
+        self._rewind()
+        self._sent = 0
 
     def __len__(self) -> int:
         return self.len
 
     def read(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
+        remaining = self.len - self._sent
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        chunks, have = [], 0
+        while have < wanted:
+            chunk = self._stream.read(wanted - have)
+            if not chunk:
+                raise ValueError(f"the content ended after {self._sent + have} bytes, but "
+                                 f"its size says {self.len}")
+            chunks.append(chunk)
+            have += len(chunk)
+        self._sent += have
+        return b"".join(chunks)
 
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._stream.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._stream.tell()
 
 
 @deconstructible(path="django_alioss.storage.OSSStaticStorage")

@@ -1,0 +1,135 @@
+"""The example site in a real browser: Playwright driving Debian's Chromium.
+
+Log into the admin of a freshly started demo, upload an image through the admin form,
+see its thumbnail load from a signed OSS URL, see it on the public page, delete it in
+the admin and check the object left the bucket. Screenshots go to ``test-artifacts/``.
+
+Needs the ``playwright`` package and ``/usr/bin/chromium`` (``CHROMIUM`` overrides the
+path): skipped without them, except under CI (``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ..example.demo import Demo, object_name, start_demo
+from ..processes import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = REPO / "test-artifacts"
+LOADED = """selector => {
+    const img = document.querySelector(selector);
+    return img !== null && img.complete && img.naturalWidth > 0;
+}"""
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; under CI a missing browser is a failure, not a skip."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    running = start_demo(tmp_path / "data", tmp_path)
+    try:
+        yield running
+    finally:
+        assert running.stop() == 0, running.child.log()[-3000:]
+
+
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "sunset.png"
+    image = Image.new("RGB", (64, 48), (250, 120, 30))
+    for x in range(64):
+        image.putpixel((x, 24), (30, 30, 160))
+    image.save(path)
+    return path
+
+
+def test_upload_view_and_delete_an_image_in_the_admin(chromium: Any, demo: Demo,
+                                                      png: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = chromium.new_page()
+    endpoint = demo.env["ALIOSS_ENDPOINT"]
+    oss_answers: list[tuple[int, str]] = []
+    page.on("response", lambda r: oss_answers.append((r.status, r.url.split("?")[0]))
+            if r.url.startswith(endpoint) else None)
+    try:
+        page.goto(demo.url + "admin/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", demo.password)
+        page.click("input[type=submit]")
+        page.wait_for_url(demo.url + "admin/")
+
+        page.goto(demo.url + "admin/gallery/photo/add/")
+        page.fill("#id_title", "Sunset")
+        page.set_input_files("#id_image", str(png))
+        page.click("input[name=_save]")
+        page.wait_for_url(demo.url + "admin/gallery/photo/")
+
+        thumb = "img.gallery-thumb"
+        page.wait_for_function(LOADED, arg=thumb, timeout=15000)
+        assert page.eval_on_selector(thumb, "img => img.naturalWidth") == 64
+        signed_url = page.get_attribute(thumb, "src")
+        assert signed_url.startswith(endpoint) and "x-oss-signature" in signed_url
+        page.screenshot(path=str(ARTIFACTS / "admin-photo-list.png"), full_page=True)
+
+        page.goto(demo.url)
+        public_img = "#photos img[alt='Sunset']"
+        page.wait_for_function(LOADED, arg=public_img, timeout=15000)
+        assert page.eval_on_selector(public_img, "img => img.naturalHeight") == 48
+        assert page.inner_text("#photos figcaption") == "Sunset"
+        page.screenshot(path=str(ARTIFACTS / "public-page.png"), full_page=True)
+
+        name = object_name(signed_url)
+        storage = demo.storage()
+        assert storage.exists(name)
+
+        page.goto(demo.url + "admin/gallery/photo/")
+        page.click("text=Sunset")
+        page.click("a.deletelink")
+        page.click("input[type=submit]")
+        page.wait_for_url(demo.url + "admin/gallery/photo/")
+        assert "was deleted successfully" in page.inner_text(".messagelist")
+        page.screenshot(path=str(ARTIFACTS / "admin-after-delete.png"), full_page=True)
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        raise
+
+    assert not storage.exists(name)
+    gone = requests.get(signed_url, timeout=30)
+    assert gone.status_code == 404 and "<Code>NoSuchKey</Code>" in gone.text
+    # Static files (admin CSS/JS, unsigned) and thumbnails (signed) all came from OSS.
+    assert any("/static/admin/css/" in url for _, url in oss_answers)
+    assert [answer for answer in oss_answers if answer[0] >= 400] == []

@@ -201,7 +201,8 @@ class OSSClient:
     def delete_objects(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = keys[start:start + 1000]
-            self.call("DeleteMultipleObjects", "", lambda b, batch=batch: b.batch_delete_objects(batch))
+            self.call("DeleteMultipleObjects", "",
+                      lambda b, batch=batch: b.batch_delete_objects(batch))
 
     def list_page(self, prefix: str, delimiter: str, token: str = "", max_keys: int = 1000) -> Any:
         return self.call("ListObjectsV2", prefix, lambda b: b.list_objects_v2(
@@ -231,7 +232,8 @@ class OSSClient:
     def complete_multipart(self, key: str, upload_id: str, parts: list[Any],
                            headers: dict[str, str] | None = None) -> Any:
         return self.call("CompleteMultipartUpload", key,
-                         lambda b: b.complete_multipart_upload(key, upload_id, parts, headers=headers),
+                         lambda b: b.complete_multipart_upload(key, upload_id, parts,
+                                                               headers=headers),
                          idempotent=False)
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
@@ -241,9 +243,10 @@ class OSSClient:
         """Every unfinished multipart upload under ``prefix``."""
         key_marker = upload_id_marker = ""
         while True:
-            page = self.call("ListMultipartUploads", prefix, lambda b: b.list_multipart_uploads(
-                prefix=prefix, key_marker=key_marker, upload_id_marker=upload_id_marker,
-                max_uploads=1000))
+            page = self.call("ListMultipartUploads", prefix,
+                             lambda b, km=key_marker, um=upload_id_marker: b.list_multipart_uploads(
+                                 prefix=prefix, key_marker=km, upload_id_marker=um,
+                                 max_uploads=1000))
             yield from page.upload_list
             if not page.is_truncated:
                 return

@@ -91,7 +91,8 @@ class ObjectReader(io.RawIOBase):
         headers = {"If-Match": f'"{self.etag}"'} if self.etag else None
         attempt = 0
         while True:
-            result = self._client.get_object(self._key, (start, start + length - 1), headers=headers)
+            result = self._client.get_object(self._key, (start, start + length - 1),
+                                             headers=headers)
             try:
                 data = _read_stored_bytes(result)
             except Exception as exc:  # connection reset mid-body: fetch the window again
@@ -156,7 +157,7 @@ class ObjectReader(io.RawIOBase):
         if self._pos >= self.size:
             return b""
         offset = self._pos - self._buffer_start
-        if 0 <= offset and self._buffer_start + len(self._buffer) >= self.size:
+        if offset >= 0 and self._buffer_start + len(self._buffer) >= self.size:
             data = self._buffer[offset:]
         else:
             data = self._fetch(self._pos, self.size - self._pos)
@@ -171,7 +172,8 @@ class ObjectReader(io.RawIOBase):
 class MultipartUpload:
     """One multipart upload with at most ``concurrency`` parts in flight."""
 
-    def __init__(self, client: OSSClient, key: str, headers: dict[str, str], concurrency: int) -> None:
+    def __init__(self, client: OSSClient, key: str, headers: dict[str, str],
+                 concurrency: int) -> None:
         self._client = client
         self.key = key
         self.upload_id = client.init_multipart(key, headers)
@@ -189,11 +191,12 @@ class MultipartUpload:
         """Queue the next part; blocks while ``concurrency`` parts are uploading."""
         number = len(self._futures) + 1
         if number > MAX_PARTS:
-            raise OSSError(f"{self.key!r} needs more than {MAX_PARTS} parts: raise multipart_chunksize",
-                           operation="UploadPart", key=self.key)
+            raise OSSError(f"{self.key!r} needs more than {MAX_PARTS} parts: raise "
+                           "multipart_chunksize", operation="UploadPart", key=self.key)
         self._raise_failed()
         self._slots.acquire()
-        future = self._executor.submit(self._client.upload_part, self.key, self.upload_id, number, data)
+        future = self._executor.submit(self._client.upload_part, self.key, self.upload_id,
+                                       number, data)
         future.add_done_callback(lambda _: self._slots.release())
         self._futures.append(future)
 
@@ -334,7 +337,9 @@ class OSSFile(File):
         super().__init__(stream, name)
 
     def _open_local_copy(self, name: str, mode: str) -> Any:
-        self._spool = tempfile.SpooledTemporaryFile(max_size=self._storage.max_memory_size)
+        # Closed with the file (close()/discard()), so no context manager here.
+        self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=self._storage.max_memory_size)
         self._headers = self._storage._write_headers(name, None, forbid_overwrite="x" in mode)
         existed = False
         if "w" not in mode and "x" not in mode:

@@ -50,7 +50,10 @@ def _parse_int(value: Any) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        return int(value.strip().replace("_", ""))
+        try:
+            return int(value.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError("expected an integer") from None
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise ValueError("expected an integer")
@@ -62,7 +65,10 @@ def _parse_float(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        return float(value.strip())
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise ValueError("expected a number") from None
     raise ValueError("expected a number")
 
 
@@ -163,29 +169,34 @@ ACLS = ("default", "private", "public-read", "public-read-write")
 OPTIONS: dict[str, Option] = {option.name: option for option in (
     # --- where -------------------------------------------------------------------
     Option("endpoint", "str", None, required=True,
-           doc="OSS endpoint the backend talks to, e.g. `https://oss-cn-hangzhou-internal.aliyuncs.com` "
+           doc="OSS endpoint the backend talks to, e.g. "
+               "`https://oss-cn-hangzhou-internal.aliyuncs.com` "
                "(scheme optional: https is assumed)."),
     Option("bucket_name", "str", None, required=True, doc="The bucket."),
     Option("region", "str", None,
-           doc="Region id such as `cn-hangzhou`; derived from an `oss-<region>[-internal].aliyuncs.com` "
+           doc="Region id such as `cn-hangzhou`; derived from an "
+               "`oss-<region>[-internal].aliyuncs.com` "
                "endpoint when omitted. Needed for V4 signatures."),
     Option("location", "str", "",
            doc="Key prefix under which all names are stored (no leading `/`)."),
     # --- credentials ----------------------------------------------------------------
     Option("access_key_id", "str", None,
-           doc="Static AccessKey id. Empty or `rrsa` (with an empty or `rrsa` secret) selects RRSA."),
+           doc="Static AccessKey id. Empty or `rrsa` (with an empty or `rrsa` secret) selects "
+               "RRSA."),
     Option("access_key_secret", "str", None, secret=True, doc="Static AccessKey secret."),
     Option("security_token", "str", None, secret=True,
            doc="STS security token to use with a temporary AccessKey pair."),
     Option("credentials_provider", "provider", None,
            doc="Pick the credential source explicitly: `rrsa`, `static`, `ram_role_arn`, "
-               "`ecs_ram_role`, `default_chain`, or a dotted path / callable returning credentials."),
+               "`ecs_ram_role`, `default_chain`, or a dotted path / callable returning "
+               "credentials."),
     Option("role_arn", "str", None,
            doc="RAM role to assume (RRSA, `ram_role_arn`); default env `ALIBABA_CLOUD_ROLE_ARN`."),
     Option("oidc_provider_arn", "str", None,
            doc="RRSA OIDC provider ARN; default env `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`."),
     Option("oidc_token_file", "str", None,
-           doc="Projected service-account token file; default env `ALIBABA_CLOUD_OIDC_TOKEN_FILE`."),
+           doc="Projected service-account token file; default env "
+               "`ALIBABA_CLOUD_OIDC_TOKEN_FILE`."),
     Option("role_session_name", "str", None,
            doc="STS session name; default env `ALIBABA_CLOUD_ROLE_SESSION_NAME`, else derived from "
                "the pod/host name."),
@@ -196,11 +207,13 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("sts_endpoint", "str", None,
            doc="STS endpoint; `http://` allowed (emulator, private endpoints). Default "
                "`sts[-vpc].<sts_region>.aliyuncs.com` or `sts.aliyuncs.com`."),
-    Option("sts_region", "str", None, doc="Region of the STS endpoint; default env `ALIBABA_CLOUD_STS_REGION`."),
+    Option("sts_region", "str", None,
+           doc="Region of the STS endpoint; default env `ALIBABA_CLOUD_STS_REGION`."),
     Option("sts_vpc_endpoint", "bool", None,
            doc="Use the `sts-vpc` endpoint; default env `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`."),
     Option("rrsa_fallback", "bool", True,
-           doc="Fall back to `ALIBABA_CLOUD_ACCESS_KEY_ID`/`_SECRET` when RRSA credentials cannot be "
+           doc="Fall back to `ALIBABA_CLOUD_ACCESS_KEY_ID`/`_SECRET` when RRSA credentials "
+               "cannot be "
                "obtained (logged once at WARNING). False makes that an error."),
     Option("ecs_role_name", "str", None, doc="Worker RAM role name for `ecs_ram_role`."),
     # --- writing ---------------------------------------------------------------------
@@ -208,12 +221,15 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
            doc="Overwrite an existing object of the same name. False finds a free name, race-free "
                "(`x-oss-forbid-overwrite`)."),
     Option("default_acl", "str", None, choices=ACLS,
-           doc="Object ACL set on upload (`private`, `public-read`, ...); unset keeps the bucket's."),
+           doc="Object ACL set on upload (`private`, `public-read`, ...); unset keeps the "
+               "bucket's."),
     Option("object_parameters", "dict", {},
            doc="HTTP headers set on every upload, e.g. `{\"Cache-Control\": \"max-age=86400\"}`; "
                "override `get_object_parameters(name)` for per-object values."),
-    Option("gzip", "bool", False, doc="Gzip content whose type is in `gzip_content_types` on upload."),
-    Option("gzip_content_types", "list", DEFAULT_GZIP_CONTENT_TYPES, doc="Content types that `gzip` compresses."),
+    Option("gzip", "bool", False,
+           doc="Gzip content whose type is in `gzip_content_types` on upload."),
+    Option("gzip_content_types", "list", DEFAULT_GZIP_CONTENT_TYPES,
+           doc="Content types that `gzip` compresses."),
     Option("max_memory_size", "int", 10 * MiB, minimum=0,
            doc="Bytes a file opened in an update mode (`r+`, `a`, `w+`) keeps in memory before "
                "spilling to a temporary file (0: never spill)."),
@@ -224,10 +240,12 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("multipart_concurrency", "int", 4, minimum=1, maximum=64,
            doc="Parts uploaded in parallel; also sizes the HTTP connection pool."),
     # --- URLs --------------------------------------------------------------------------
-    Option("querystring_auth", "bool", True, doc="Sign URLs (False: plain URLs for public objects)."),
+    Option("querystring_auth", "bool", True,
+           doc="Sign URLs (False: plain URLs for public objects)."),
     Option("querystring_expire", "int", 3600, minimum=1, maximum=7 * 24 * 3600,
            doc="Seconds a signed URL stays valid (never beyond the credentials' expiry)."),
-    Option("signature_version", "str", "v4", choices=("v4", "v1"), doc="Signature version: `v4` or `v1`."),
+    Option("signature_version", "str", "v4", choices=("v4", "v1"),
+           doc="Signature version: `v4` or `v1`."),
     Option("custom_domain", "str", None,
            doc="Domain bound to the bucket (CNAME or CDN); URLs use it and are unsigned."),
     Option("url_protocol", "str", "https:", choices=("https:", "http:"),
@@ -239,7 +257,8 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("connect_timeout", "float", 10.0, minimum=0.1, doc="Seconds to wait for a connection."),
     Option("read_timeout", "float", 60.0, minimum=0.1, doc="Seconds to wait for response data."),
     Option("max_retries", "int", 3, minimum=0, maximum=20,
-           doc="Retries (with backoff) of transient failures: idempotent requests and rewindable uploads."),
+           doc="Retries (with backoff) of transient failures: idempotent requests and "
+               "rewindable uploads."),
 )}
 
 _ENDPOINT_REGION = re.compile(r"^(?:[a-z]+://)?oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com(?::\d+)?/?$")

@@ -49,6 +49,9 @@ MAX_KEY_BYTES = 1023
 PUBLIC_ACLS = ("public-read", "public-read-write")
 FORBID_OVERWRITE = "x-oss-forbid-overwrite"
 MAX_NAME_ATTEMPTS = 100
+# Idle connections kept for reuse (not a cap): enough for a threaded server and its
+# multipart workers without urllib3 discarding connections ("Connection pool is full").
+MIN_POOL_SIZE = 32
 CREDENTIAL_OPTIONS = (
     "access_key_id", "access_key_secret", "security_token", "credentials_provider", "role_arn",
     "oidc_provider_arn", "oidc_token_file", "role_session_name", "role_duration", "role_policy",
@@ -150,7 +153,8 @@ class OSSStorage(BaseStorage):
         try:
             validate_bucket_name(self.bucket_name)
         except ValueError as exc:
-            raise ImproperlyConfigured(f"{owner}: invalid bucket_name {self.bucket_name!r}: {exc}") from None
+            raise ImproperlyConfigured(
+                f"{owner}: invalid bucket_name {self.bucket_name!r}: {exc}") from None
         if self.location.startswith("/"):
             raise ImproperlyConfigured(
                 f"{owner}.location cannot begin with '/'; use {self.location.lstrip('/')!r}.")
@@ -158,7 +162,8 @@ class OSSStorage(BaseStorage):
         if self.public_endpoint:
             self.public_endpoint = _with_scheme(self.public_endpoint)
         self.region = (self.region or region_from_endpoint(self.endpoint)
-                       or (self.public_endpoint and region_from_endpoint(self.public_endpoint)) or None)
+                       or (self.public_endpoint and region_from_endpoint(self.public_endpoint))
+                       or None)
         if self.signature_version == "v4" and not self.region:
             raise ImproperlyConfigured(
                 f"{owner}: signature V4 needs a region and none can be derived from endpoint "
@@ -182,6 +187,10 @@ class OSSStorage(BaseStorage):
             _PICKLED_SECRETS[self._token] = stash
         for name in SECRET_OPTIONS:
             state[name] = None
+        if "_constructor_args" in state:  # kept by @deconstructible: the options as given
+            args, kwargs = state["_constructor_args"]
+            state["_constructor_args"] = (
+                args, {k: v for k, v in kwargs.items() if k not in SECRET_OPTIONS})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -205,7 +214,7 @@ class OSSStorage(BaseStorage):
                         signature_version=self.signature_version, is_cname=self.is_cname,
                         connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
                         max_retries=self.max_retries,
-                        pool_size=max(10, 2 * self.multipart_concurrency),
+                        pool_size=max(MIN_POOL_SIZE, 2 * self.multipart_concurrency),
                     ), self._build_provider())
         return self._client
 
@@ -273,7 +282,8 @@ class OSSStorage(BaseStorage):
         """
         return dict(self.object_parameters)
 
-    def _write_headers(self, name: str, content: Any, *, forbid_overwrite: bool = False) -> dict[str, str]:
+    def _write_headers(self, name: str, content: Any, *,
+                       forbid_overwrite: bool = False) -> dict[str, str]:
         headers = {str(k): str(v) for k, v in self.get_object_parameters(name).items()}
         present = {k.lower() for k in headers}
         if "content-type" not in present:
@@ -308,7 +318,8 @@ class OSSStorage(BaseStorage):
                     and not any(k.lower() == "content-encoding" for k in headers))
         if compress:
             headers["Content-Encoding"] = "gzip"
-        seekable = hasattr(content, "seek") and (not hasattr(content, "seekable") or content.seekable())
+        seekable = hasattr(content, "seek") and (not hasattr(content, "seekable")
+                                                 or content.seekable())
         # The whole content is saved whatever its position, as File.chunks() does.
         size = None if compress or _text_content(content) else getattr(content, "size", None)
         for attempt in itertools.count(1):
@@ -318,8 +329,8 @@ class OSSStorage(BaseStorage):
             if compress:
                 body = GzipCompressionWrapper(body)
             try:
-                self._upload(self._key(name), body, size, headers,
-                             rewind=(lambda: content.seek(0)) if seekable and not compress else None)
+                rewind = (lambda: content.seek(0)) if seekable and not compress else None
+                self._upload(self._key(name), body, size, headers, rewind=rewind)
                 return name
             except FileExistsError:
                 if self.file_overwrite or not seekable or attempt >= MAX_NAME_ATTEMPTS:
@@ -496,4 +507,51 @@ class OSSStaticStorage(OSSStorage):
 
 @deconstructible(path="django_alioss.storage.OSSManifestStaticStorage")
 class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):
-    """``OSSStaticStorage`` with hashed file names and ``staticfiles.json``."""
+    """``OSSStaticStorage`` with hashed file names and ``staticfiles.json``.
+
+    Django's ``ManifestFilesMixin.__init__`` reads the manifest; here that read is
+    deferred to the first use of ``hashed_files``/``manifest_hash`` (the first
+    ``url()``), so creating the storage sends nothing over the network.
+    """
+
+    _manifest: tuple[dict[str, str], str | None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._defer_manifest = True
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            self._defer_manifest = False
+
+    def load_manifest(self) -> Any:
+        if self._defer_manifest:
+            return _UNLOADED, None
+        return super().load_manifest()
+
+    def _loaded_manifest(self) -> tuple[dict[str, str], str | None]:
+        if self._manifest is None:
+            self._manifest = self.load_manifest()
+        return self._manifest
+
+    @property
+    def hashed_files(self) -> dict[str, str]:
+        return self._loaded_manifest()[0]
+
+    @hashed_files.setter
+    def hashed_files(self, value: Any) -> None:
+        if value is _UNLOADED:
+            self._manifest = None
+        else:
+            self._manifest = (value, self._manifest[1] if self._manifest else None)
+
+    @property
+    def manifest_hash(self) -> str | None:
+        return self._loaded_manifest()[1]
+
+    @manifest_hash.setter
+    def manifest_hash(self, value: str | None) -> None:
+        if self._manifest is not None:
+            self._manifest = (self._manifest[0], value)
+
+
+_UNLOADED: Any = object()

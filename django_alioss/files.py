@@ -170,7 +170,11 @@ class ObjectReader(io.RawIOBase):
 
 
 class MultipartUpload:
-    """One multipart upload with at most ``concurrency`` parts in flight."""
+    """One multipart upload with at most ``concurrency`` parts in flight.
+
+    A caller that calls :meth:`reserve` before building each part also keeps at most
+    ``concurrency`` parts in memory, the one being built included.
+    """
 
     def __init__(self, client: OSSClient, key: str, headers: dict[str, str],
                  concurrency: int) -> None:
@@ -182,10 +186,18 @@ class MultipartUpload:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._futures: list[Future[Any]] = []
         self._finished = False
+        self._reserved = False
 
     @property
     def part_count(self) -> int:
         return len(self._futures)
+
+    def reserve(self) -> None:
+        """Wait for a free slot and hold it for the next :meth:`add_part` (idempotent)."""
+        if not self._reserved:
+            self._raise_failed()
+            self._slots.acquire()
+            self._reserved = True
 
     def add_part(self, data: bytes) -> None:
         """Queue the next part; blocks while ``concurrency`` parts are uploading."""
@@ -193,8 +205,8 @@ class MultipartUpload:
         if number > MAX_PARTS:
             raise OSSError(f"{self.key!r} needs more than {MAX_PARTS} parts: raise "
                            "multipart_chunksize", operation="UploadPart", key=self.key)
-        self._raise_failed()
-        self._slots.acquire()
+        self.reserve()
+        self._reserved = False
         future = self._executor.submit(self._client.upload_part, self.key, self.upload_id,
                                        number, data)
         future.add_done_callback(lambda _: self._slots.release())
@@ -258,10 +270,12 @@ class ObjectWriter(io.RawIOBase):
         self._buffer += view
         self.bytes_written += len(view)
         while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[:self._part_size])
-            del self._buffer[:self._part_size]
             if self._upload is None:
                 self._upload = self._storage._start_multipart(self._key, self._headers)
+            self._upload.reserve()  # before copying the part out: bounded memory
+            with memoryview(self._buffer) as buffered:  # one copy: straight into the part
+                part = bytes(buffered[:self._part_size])
+            del self._buffer[:self._part_size]
             self._upload.add_part(part)
         return len(view)
 

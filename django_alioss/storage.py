@@ -114,6 +114,9 @@ class _PartReader:
             chunks.append(chunk)
             have += len(chunk)
         data = b"".join(chunks)
+        if len(data) <= self._size:  # the usual case: no surplus, no copy
+            self._surplus = b""
+            return data
         self._surplus = data[self._size:]
         return data[:self._size]
 
@@ -350,6 +353,8 @@ class OSSStorage(BaseStorage):
         upload: MultipartUpload | None = None
         try:
             while True:
+                if upload is not None:
+                    upload.reserve()  # before reading the part: bounded memory
                 part = parts.next_part()
                 if upload is None and len(part) < part_size:
                     self._put(key, part, headers)

@@ -3,6 +3,7 @@ response overrides; unsigned URLs; public endpoints; STS tokens; oss2 parity."""
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable
 from typing import Any
@@ -198,8 +199,7 @@ def test_rrsa_urls_never_outlive_the_credentials(rrsa_storage_options, emu) -> N
     snapshot = storage.credentials.snapshot()
     assert snapshot.expiration is not None
     params = query(url)
-    signed_at = time.mktime(time.strptime(params["x-oss-date"], "%Y%m%dT%H%M%SZ")) \
-        - time.timezone
+    signed_at = calendar.timegm(time.strptime(params["x-oss-date"], "%Y%m%dT%H%M%SZ"))
     expires = int(params["x-oss-expires"])
     assert 1 <= expires <= 900
     assert signed_at + expires <= snapshot.expiration

@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["EXAMPLE_DATA_DIR"] = str(data_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "example_project.settings"
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C even when started with SIGINT ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     from django_alioss.emulator import Emulator
 

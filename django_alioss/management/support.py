@@ -156,8 +156,9 @@ def explain(exc: BaseException, storage: OSSStorage | None = None) -> str:
             return (f"{text} -> a HEAD answer carries no detail; the credentials probably lack "
                     f"oss:GetObject: allow it on acs:oss:*:*:{bucket}/* in {where}")
         return (f"{text} -> OSS refused without naming a RAM action: the request was "
-                "anonymous (an unsigned URL needs a public-read object or bucket) or a "
-                "bucket policy denies it")
+                "anonymous (unsigned URLs, from querystring_auth=False or custom_domain, need "
+                "public-read objects: set default_acl='public-read' or make the bucket "
+                "public-read) or a bucket policy denies it")
     if exc.code in KEY_ERRORS:
         return (f"{text} -> check the AccessKey id and secret (access_key_id/"
                 "access_key_secret, ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET) and that the "

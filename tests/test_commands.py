@@ -236,12 +236,12 @@ def static_source(tmp_path: Path) -> Path:
 
 def test_collectstatic_into_oss_with_manifest(alioss_emulator: Any, alioss_env: dict,
                                               static_source: Path, location: str) -> None:
-    config = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": STATIC, "OPTIONS": {"location": location,
-                                                       "default_acl": "public-read"}},
-    }
-    with override_settings(STORAGES=config, STATICFILES_DIRS=[str(static_source)]):
+    # Options as ALIOSS_* settings: Django 4.2's storage handler drops the OPTIONS of
+    # STORAGES overridden in tests (it sees STATICFILES_STORAGE as overridden too).
+    config = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+              "staticfiles": {"BACKEND": STATIC}}
+    with override_settings(STORAGES=config, STATICFILES_DIRS=[str(static_source)],
+                           ALIOSS_LOCATION=location, ALIOSS_DEFAULT_ACL="public-read"):
         output, status = run("collectstatic", "--noinput")
         assert status == 0, output
         assert "static files copied" in output and "post-processed" in output

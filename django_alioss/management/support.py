@@ -9,9 +9,11 @@ already free of secrets.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import django
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -21,25 +23,31 @@ from ..exceptions import OSSError
 from ..options import OPTIONS
 from ..storage import OSSStorage
 
-#: Legacy (Django 4.2) settings naming the backend of an alias absent from STORAGES.
+#: Settings that named the backends of two aliases before Django 5.1.
 LEGACY_SETTINGS = {"default": "DEFAULT_FILE_STORAGE", "staticfiles": "STATICFILES_STORAGE"}
-
 KEY_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
 TOKEN_ERRORS = ("SecurityTokenExpired", "InvalidSecurityToken")
 HEAD_OPERATIONS = ("HeadObject", "GetObjectMeta")
 
 
 def storage_configs() -> dict[str, dict[str, Any]]:
-    """Every configured storage alias -> ``{"BACKEND": ..., "OPTIONS": {...}}``.
+    """Every configured storage alias -> ``{"BACKEND": ..., "OPTIONS": {...}}``, as
+    Django's storage handler resolves them.
 
-    ``STORAGES`` first; ``DEFAULT_FILE_STORAGE`` / ``STATICFILES_STORAGE`` fill in the
-    ``default`` / ``staticfiles`` aliases when ``STORAGES`` lacks them (Django 4.2).
+    ``STORAGES``, except on Django < 5.1 where an overridden ``DEFAULT_FILE_STORAGE`` /
+    ``STATICFILES_STORAGE`` naming another backend wins (Django 4.2 copies a legacy
+    setting into ``STORAGES`` at startup, but not under ``override_settings``).
     """
     configs = {alias: dict(config) for alias, config in getattr(settings, "STORAGES", {}).items()}
-    for alias, setting in LEGACY_SETTINGS.items():
-        backend = getattr(settings, setting, None)
-        if alias not in configs and isinstance(backend, str) and backend:
-            configs[alias] = {"BACKEND": backend}
+    if django.VERSION < (5, 1):
+        for alias, setting in LEGACY_SETTINGS.items():
+            if not settings.is_overridden(setting):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the setting's deprecation warning
+                backend = getattr(settings, setting)
+            if backend and configs.get(alias, {}).get("BACKEND") != backend:
+                configs[alias] = {"BACKEND": backend}
     return configs
 
 

@@ -3,7 +3,6 @@ and one credentials refresh when OSS says the STS token expired."""
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from django.core.files.base import ContentFile, File
 
 from django_alioss.exceptions import OSSAccessDenied, OSSError, OSSFileNotFound
 from django_alioss.storage import OSSStorage
+from tests.backend.streams import OneShot
 
 StorageFactory = Callable[..., OSSStorage]
 KiB = 1024
@@ -165,21 +165,6 @@ def test_unreachable_then_recovered_read(storage: OSSStorage, emu, ops) -> None:
     ops.reset()
     assert storage.open("u.txt").read() == b"up again"
     assert ops["GetObject"] == 1  # the reset connection is not answered (nor logged)
-
-
-class OneShot(io.RawIOBase):
-    """Readable once, not seekable (a pipe or a request body being streamed)."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__()
-        self._data = io.BytesIO(data)
-        self.size = len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._data.readinto(buffer)
 
 
 def test_unrewindable_upload_is_not_retried(storage: OSSStorage, emu, ops) -> None:

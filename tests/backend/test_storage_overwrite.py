@@ -13,6 +13,7 @@ import pytest
 from django.core.files.base import ContentFile, File
 
 from django_alioss.storage import OSSStorage
+from tests.backend.streams import OneShot
 
 StorageFactory = Callable[..., OSSStorage]
 KiB = 1024
@@ -138,30 +139,15 @@ def test_no_overwrite_multipart_to_taken_name_fails_at_initiate(make_storage: St
     assert stored(emu, f"{storage.location}/taken.bin") == b"old"
 
 
-class _OneShot(io.RawIOBase):
-    """A pipe-like content: readable once, not seekable."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__()
-        self._data = io.BytesIO(data)
-        self.size = len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._data.readinto(buffer)
-
-
 def test_no_overwrite_unrewindable_content_to_taken_name_raises(make_storage: StorageFactory,
                                                                 emu) -> None:
     storage = make_storage(file_overwrite=False)
     storage.save("pipe.txt", ContentFile(b"old"))
     with pytest.raises(FileExistsError) as caught:
-        storage.save("pipe.txt", File(_OneShot(b"cannot be re-read"), name="pipe.txt"))
+        storage.save("pipe.txt", File(OneShot(b"cannot be re-read"), name="pipe.txt"))
     assert caught.value.code == "FileAlreadyExists"
     assert stored(emu, f"{storage.location}/pipe.txt") == b"old"
-    free = storage.save("pipe2.txt", File(_OneShot(b"streamed once"), name="pipe2.txt"))
+    free = storage.save("pipe2.txt", File(OneShot(b"streamed once"), name="pipe2.txt"))
     assert stored(emu, f"{storage.location}/{free}") == b"streamed once"
 
 

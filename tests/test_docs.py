@@ -12,7 +12,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_option_has_a_readme_row_with_its_setting_name() -> None:
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| `(\w+)` \|", README, re.M)}
+    table = README.split("### Options", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| `(\w+)` \|", table, re.M)}
     assert set(rows) == set(OPTIONS), "README option table differs from options.OPTIONS"
     for name, option in OPTIONS.items():
         assert rows[name] == option.setting_name

@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 import requests
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.core.management import call_command
 from PIL import Image
 
@@ -32,13 +33,26 @@ def backend(path: str, **options: Any) -> dict[str, Any]:
     return {"BACKEND": path, "OPTIONS": options}
 
 
+def set_storages(settings, **aliases: dict[str, Any]) -> None:
+    """Override STORAGES aliases for one test.
+
+    Django 4.2's settings override also sets DEFAULT_FILE_STORAGE/STATICFILES_STORAGE from
+    STORAGES, and its storage handler then rebuilds those aliases from the BACKEND alone,
+    dropping OPTIONS; give the handler the STORAGES dict itself, as a project's
+    settings.py would.
+    """
+    settings.STORAGES = {**settings.STORAGES, **aliases}
+    if django.VERSION < (5, 1):
+        storages._backends = dict(settings.STORAGES)
+
+
 @pytest.fixture
 def media(settings, emu, location: str) -> OSSStorage:
     """STORAGES["default"] pointed at the emulator under this test's location."""
-    settings.STORAGES = {**settings.STORAGES, "default": backend(
+    set_storages(settings, default=backend(
         "django_alioss.storage.OSSStorage", endpoint=emu.endpoint, bucket_name=emu.bucket_name,
         region=emu.region, access_key_id=emu.access_key_id,
-        access_key_secret=emu.access_key_secret, location=location)}
+        access_key_secret=emu.access_key_secret, location=location))
     assert default_storage.location == location  # evaluates the lazy default storage
     storage = default_storage._wrapped
     assert isinstance(storage, OSSStorage)
@@ -92,7 +106,9 @@ def test_image_field_round_trip(db, media: OSSStorage, emu, ops) -> None:
     photo.save()
     assert photo.image.name == "photos/holiday.png"
     assert (photo.width, photo.height) == (320, 200)
-    assert ops["GetObject"] == 0  # dimensions came from the upload, not from OSS
+    # Dimensions come from the upload itself; Django 4.2 re-reads them once after the
+    # save (one small ranged GET of the image's head).
+    assert ops["GetObject"] == (0 if django.VERSION >= (5, 0) else 1)
 
     again = Photo.objects.get(pk=photo.pk)
     assert (again.width, again.height) == (320, 200)
@@ -134,10 +150,10 @@ def static_sources(tmp_path: Path, settings) -> Path:
 
 
 def static_settings(settings, emu, location: str, cls: str, **options: Any) -> None:
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": backend(
+    set_storages(settings, staticfiles=backend(
         cls, endpoint=emu.endpoint, bucket_name=emu.bucket_name, region=emu.region,
         access_key_id=emu.access_key_id, access_key_secret=emu.access_key_secret,
-        location=location, **options)}
+        location=location, **options))
 
 
 def test_collectstatic_with_manifest_storage(static_sources: Path, settings, emu,

@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM. Installed before anything is printed, so a
+    signal sent as soon as the export lines appear still stops the emulator cleanly."""
     stop = threading.Event()
 
     def _handler(signum: int, frame: object) -> None:
@@ -58,8 +60,7 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
-    while not stop.wait(0.5):
-        pass
+    return stop
 
 
 def _detach(emulator: Emulator) -> None:
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"alioss emulator: {exc}", file=sys.stderr)
         return 2
+    stop = _stop_on_signals()
     if args.detach:
         _detach(emulator)
         emulator.start()
@@ -109,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"STS {emulator.sts_endpoint}, OIDC issuer {emulator.issuer_url}; Ctrl-C stops",
               file=sys.stderr, flush=True)
     try:
-        _wait_for_signal()
+        while not stop.wait(0.5):
+            pass
     finally:
         emulator.stop()
     print("# alioss emulator stopped", file=sys.stderr, flush=True)

@@ -12,13 +12,10 @@ import pytest
 import requests
 
 from django_alioss.emulator.oidc import OIDCIssuer, ProjectedTokenFile
-
-try:
-    from .conftest_sts import CLIENT_ID, StsWorld, sts_servers, sts_world
-except ImportError:
-    from conftest_sts import CLIENT_ID, StsWorld, sts_servers, sts_world
-
-__all__ = ["sts_servers", "sts_world"]
+from tests.emulator.conftest_sts import (
+    CLIENT_ID,
+    StsWorld,
+)
 
 
 def _verify(world: StsWorld, token: str) -> dict:

@@ -11,31 +11,14 @@ from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
 from Tea.exceptions import RetryError
 
 from django_alioss.emulator.iam import Session, authorize
-
-try:
-    from .conftest_sts import (
-        ALLOW_OSS,
-        StsWorld,
-        assert_sts_error,
-        assume_policy,
-        ram_trust_policy,
-        sdk_error,
-        sts_servers,
-        sts_world,
-    )
-except ImportError:
-    from conftest_sts import (
-        ALLOW_OSS,
-        StsWorld,
-        assert_sts_error,
-        assume_policy,
-        ram_trust_policy,
-        sdk_error,
-        sts_servers,
-        sts_world,
-    )
-
-__all__ = ["sts_servers", "sts_world"]
+from tests.emulator.conftest_sts import (
+    ALLOW_OSS,
+    StsWorld,
+    assert_sts_error,
+    assume_policy,
+    ram_trust_policy,
+    sdk_error,
+)
 
 
 def _expect_sdk_failure(provider: RamRoleArnCredentialsProvider, status: int, code: str) -> dict:

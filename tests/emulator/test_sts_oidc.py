@@ -16,31 +16,14 @@ from Tea.exceptions import RetryError
 
 from django_alioss.emulator.iam import Session, authorize
 from django_alioss.emulator.oidc import OIDCIssuer
-
-try:
-    from .conftest_sts import (
-        ALLOW_OSS,
-        CLIENT_ID,
-        StsWorld,
-        ack_trust_policy,
-        assert_sts_error,
-        sdk_error,
-        sts_servers,
-        sts_world,
-    )
-except ImportError:
-    from conftest_sts import (
-        ALLOW_OSS,
-        CLIENT_ID,
-        StsWorld,
-        ack_trust_policy,
-        assert_sts_error,
-        sdk_error,
-        sts_servers,
-        sts_world,
-    )
-
-__all__ = ["sts_servers", "sts_world"]
+from tests.emulator.conftest_sts import (
+    ALLOW_OSS,
+    CLIENT_ID,
+    StsWorld,
+    ack_trust_policy,
+    assert_sts_error,
+    sdk_error,
+)
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 READ_ONLY = {"Version": "1", "Statement": [

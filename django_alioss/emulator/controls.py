@@ -12,6 +12,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+SERVICES = ("oss", "sts", "oidc", "ecs")
+
 
 class Clock:
     """The emulator's notion of "now": wall-clock time plus an adjustable offset.
@@ -44,7 +46,7 @@ class Clock:
 class Fault:
     """One fault-injection rule.
 
-    A rule matches requests of ``service`` (``"oss"``, ``"sts"`` or ``"oidc"``) whose
+    A rule matches requests of ``service`` (``"oss"``, ``"sts"``, ``"oidc"``, ``"ecs"``) whose
     operation name equals ``operation`` (``"*"`` matches any). When it fires:
 
     - ``latency`` seconds are slept first (alone, that is a slow response);
@@ -88,8 +90,8 @@ class Faults:
         self._random = random.Random(seed)
 
     def add(self, service: str, operation: str = "*", **options: Any) -> Fault:
-        if service not in ("oss", "sts", "oidc"):
-            raise ValueError(f"unknown service {service!r}: expected oss, sts or oidc")
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}: expected one of {', '.join(SERVICES)}")
         unknown = set(options) - {
             "status", "code", "message", "latency", "unreachable", "reset_after",
             "times", "probability",

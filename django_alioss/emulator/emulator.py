@@ -16,6 +16,7 @@ from typing import Any
 
 from .admin import AdminEndpoint
 from .controls import Controls
+from .ecs import ECSMetadataService
 from .httpserver import ServiceServer
 from .iam import IAM, Role, User
 from .oidc import OIDCIssuer, ProjectedTokenFile
@@ -63,7 +64,8 @@ class Emulator:
     """Local OSS + STS + OIDC issuer; use as a context manager or call start()/stop().
 
     With ``port=0`` (the default) every service gets a free port; with a fixed
-    ``port`` the STS and OIDC issuer take ``port + 1`` and ``port + 2`` unless given.
+    ``port`` the STS and OIDC issuer take ``port + 1`` and ``port + 2`` unless given, and
+    the ECS instance metadata service (the ``worker_role``'s credentials) ``port + 3``.
     ``data_dir`` keeps objects (and the token file) across restarts; without it objects
     live in memory and the token file in a temporary directory removed at stop.
     ``admin=True`` also serves the HTTP control endpoint under ``<endpoint>/_emulator/``.
@@ -96,13 +98,16 @@ class Emulator:
         self.oss = OSSService(iam=self.iam, controls=self.controls, store=self.store,
                               region=region)
         self.sts = STSService(iam=self.iam, controls=self.controls, issuers={})
+        self.ecs = ECSMetadataService(self.iam, self.controls)
         sts_port = sts_port if sts_port is not None else (port + 1 if port else 0)
         oidc_port = oidc_port if oidc_port is not None else (port + 2 if port else 0)
+        ecs_port = port + 3 if port else 0
         admin_endpoint = AdminEndpoint(self) if admin else None
         self._servers = [
             ServiceServer(self.oss, self.controls, host, port, admin=admin_endpoint),
             ServiceServer(self.sts, self.controls, host, sts_port),
             ServiceServer(self.issuer, self.controls, host, oidc_port),
+            ServiceServer(self.ecs, self.controls, host, ecs_port),
         ]
         self.issuer.issuer_url = self._servers[2].url
         self.sts.issuers[self.issuer.issuer_url] = self.issuer
@@ -132,6 +137,15 @@ class Emulator:
             [bucket_policy(bucket)],
             max_session_duration=role_max_session_duration,
         )
+        self.worker_role: Role = self.iam.add_role(
+            "alioss-worker",
+            {"Version": "1", "Statement": [{
+                "Action": "sts:AssumeRole", "Effect": "Allow",
+                "Principal": {"Service": ["ecs.aliyuncs.com"]},
+            }]},
+            [bucket_policy(bucket)],
+        )
+        self.ecs.role = self.worker_role
         if self.data_dir is not None:
             token_dir = self.data_dir / "rrsa-tokens"
         else:
@@ -187,6 +201,15 @@ class Emulator:
     @property
     def issuer_url(self) -> str:
         return self._servers[2].url
+
+    @property
+    def ecs_metadata_url(self) -> str:
+        """The ECS instance metadata service (with ``worker_role`` attached).
+
+        Clients reach it as an HTTP proxy: ``HTTP_PROXY=<this URL>`` makes their
+        requests for ``http://100.100.100.200/...`` arrive here instead.
+        """
+        return self._servers[3].url
 
     @property
     def admin_url(self) -> str | None:

@@ -155,8 +155,10 @@ class OSSClient:
         can_resend = resendable or rewind is not None
         attempt = 0
         token_refreshed = False
+        sent = 0
         while True:
             snapshot = self.provider.snapshot()
+            sent += 1
             try:
                 return request(self.bucket)
             except oss2.exceptions.OssError as error:
@@ -174,7 +176,9 @@ class OSSClient:
                                    attempt, self.config.max_retries, delay)
                     time.sleep(delay)
                 else:
-                    raise translate(error, operation, key) from None
+                    failure = translate(error, operation, key)
+                    failure.attempts = sent
+                    raise failure from None
                 if rewind is not None:
                     rewind()
 
@@ -231,10 +235,12 @@ class OSSClient:
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[Any],
                            headers: dict[str, str] | None = None) -> Any:
+        """Complete an upload. Transient failures are retried: if the lost attempt had
+        completed it, the retry answers NoSuchUpload (the storage then checks the
+        object's write id)."""
         return self.call("CompleteMultipartUpload", key,
                          lambda b: b.complete_multipart_upload(key, upload_id, parts,
-                                                               headers=headers),
-                         idempotent=False)
+                                                               headers=headers))
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         self.call("AbortMultipartUpload", key, lambda b: b.abort_multipart_upload(key, upload_id))

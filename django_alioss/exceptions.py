@@ -17,7 +17,10 @@ from __future__ import annotations
 
 
 class OSSError(Exception):
-    """An OSS request failed. ``status`` is -2 for network errors (no HTTP answer)."""
+    """An OSS request failed. ``status`` is -2 for network errors (no HTTP answer).
+
+    ``attempts`` is how many times the request was sent (more than one after retries).
+    """
 
     def __init__(self, message: str, *, status: int = 0, code: str = "", request_id: str = "",
                  operation: str = "", key: str = "", auth_action: str = "") -> None:
@@ -29,6 +32,7 @@ class OSSError(Exception):
         self.operation = operation
         self.key = key
         self.auth_action = auth_action
+        self.attempts = 1
 
     def __str__(self) -> str:
         return self.message

@@ -240,7 +240,10 @@ class MultipartUpload:
         try:
             self._client.abort_multipart(self.key, self.upload_id)
         except OSSError as exc:
-            logger.warning("could not abort multipart upload of %r: %s", self.key, exc)
+            if exc.code == "NoSuchUpload":  # already completed (a retried Complete) or aborted
+                logger.debug("multipart upload of %r is already gone: %s", self.key, exc)
+            else:
+                logger.warning("could not abort multipart upload of %r: %s", self.key, exc)
 
 
 class ObjectWriter(io.RawIOBase):

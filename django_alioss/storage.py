@@ -37,7 +37,7 @@ from storages.compress import GzipCompressionWrapper
 from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite_name, safe_join
 
 from .client import ClientConfig, OSSClient
-from .exceptions import InvalidObjectName
+from .exceptions import InvalidObjectName, OSSError
 from .files import MultipartUpload, OSSFile
 from .options import OPTIONS, check_unknown, default_settings, lookup, region_from_endpoint
 from .signing import URLSigner, validate_bucket_name
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 MAX_KEY_BYTES = 1023
 PUBLIC_ACLS = ("public-read", "public-read-write")
 FORBID_OVERWRITE = "x-oss-forbid-overwrite"
+# User metadata set on every write: a random id that lets a retried write whose first
+# answer was lost (409 FileAlreadyExists, or NoSuchUpload for a completed multipart
+# upload) recognise the object as its own instead of failing or saving a duplicate.
+WRITE_ID = "x-oss-meta-alioss-write-id"
 MAX_NAME_ATTEMPTS = 100
 # Idle connections kept for reuse (not a cap): enough for a threaded server and its
 # multipart workers without urllib3 discarding connections ("Connection pool is full").
@@ -299,6 +303,7 @@ class OSSStorage(BaseStorage):
             headers["x-oss-object-acl"] = self.default_acl
         if forbid_overwrite:
             headers[FORBID_OVERWRITE] = "true"
+        headers[WRITE_ID] = secrets.token_hex(12)
         return headers
 
     def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
@@ -372,14 +377,34 @@ class OSSStorage(BaseStorage):
         self._complete_multipart(upload, headers)
 
     def _put(self, key: str, data: Any, headers: dict[str, str], rewind: Any = None) -> None:
-        self.client.put_object(key, data, headers, rewind=rewind)
+        try:
+            self.client.put_object(key, data, headers, rewind=rewind)
+        except OSSError as error:
+            # 409 on a retry: the answer to an earlier attempt may have been lost.
+            if not (isinstance(error, FileExistsError) and error.attempts > 1
+                    and self._written_by(key, headers)):
+                raise
+
+    def _written_by(self, key: str, headers: dict[str, str]) -> bool:
+        """Whether ``key`` holds the object written with ``headers`` (its write id)."""
+        try:
+            stored = self.client.head_object(key).headers.get(WRITE_ID)
+        except FileNotFoundError:
+            return False
+        return stored is not None and stored == headers.get(WRITE_ID)
 
     def _start_multipart(self, key: str, headers: dict[str, str]) -> MultipartUpload:
         return MultipartUpload(self.client, key, headers, self.multipart_concurrency)
 
     def _complete_multipart(self, upload: MultipartUpload, headers: dict[str, str]) -> None:
         complete_headers = {FORBID_OVERWRITE: "true"} if FORBID_OVERWRITE in headers else None
-        upload.complete(complete_headers)
+        try:
+            upload.complete(complete_headers)
+        except OSSError as error:
+            # Gone (or taken) on a retry: the lost first attempt may have completed it.
+            recognised = error.code in ("NoSuchUpload", "FileAlreadyExists")
+            if not (recognised and error.attempts > 1 and self._written_by(upload.key, headers)):
+                raise
 
     # --- reading and the rest of the Storage API ------------------------------------------------
     def _open(self, name: str, mode: str = "rb") -> OSSFile:

@@ -53,6 +53,8 @@ class Fault:
     - ``unreachable``: the connection is reset before any response is sent;
     - ``status`` (with ``code``/``message``): an error in the service's own shape is
       returned instead of running the operation;
+    - ``drop_response``: the operation runs (and takes effect), then the connection is
+      reset before any byte of the answer: the client cannot tell whether it worked;
     - ``reset_after``: the operation runs, but the connection is reset after that
       many bytes of the response body.
 
@@ -68,6 +70,7 @@ class Fault:
     latency: float = 0.0
     unreachable: bool = False
     reset_after: int | None = None
+    drop_response: bool = False
     times: int | None = 1
     probability: float = 1.0
     fired: int = 0
@@ -93,7 +96,7 @@ class Faults:
         if service not in SERVICES:
             raise ValueError(f"unknown service {service!r}: expected one of {', '.join(SERVICES)}")
         unknown = set(options) - {
-            "status", "code", "message", "latency", "unreachable", "reset_after",
+            "status", "code", "message", "latency", "unreachable", "reset_after", "drop_response",
             "times", "probability",
         }
         if unknown:

@@ -248,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
                 operation=operation, method=self.command, path=raw_path,
                 status=response.status, access_key_id=request.access_key_id,
             ))
+            if fault is not None and fault.drop_response:
+                raise ConnectionReset("injected: response dropped")
             self._send(response, fault)
         except ConnectionReset as exc:
             logger.debug("resetting connection: %s", exc)

@@ -104,7 +104,11 @@ def test_object_parameters_and_hook(make_storage: StorageFactory, emu) -> None:
     txt = emu.store.head_object(emu.bucket_name, f"{storage.location}/b.txt")
     assert pdf.headers == {"Cache-Control": "max-age=86400", "Content-Disposition": "attachment"}
     assert txt.headers == {"Cache-Control": "max-age=86400"}
-    assert pdf.user_meta == txt.user_meta == {"owner": "tests"}
+    # Besides the configured metadata, each write carries its own random write id.
+    assert pdf.user_meta["alioss-write-id"] != txt.user_meta["alioss-write-id"]
+    configured = [{k: v for k, v in meta.items() if k != "alioss-write-id"}
+                  for meta in (pdf.user_meta, txt.user_meta)]
+    assert configured == [{"owner": "tests"}] * 2
 
 
 def test_default_acl_is_sent(make_storage: StorageFactory, emu) -> None:

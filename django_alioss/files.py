@@ -321,10 +321,12 @@ _WRITE_MODES = {"w", "wb", "wt", "x", "xb", "xt"}
 class OSSFile(File):
     """A file in OSS, as returned by ``OSSStorage.open(name, mode)``.
 
-    ``rb``/``r``: lazy ranged reads, seekable. ``wb``/``w`` (``x``: fail if it exists):
-    streamed into the object, committed on ``close()``. Update modes (``r+``, ``w+``,
-    ``a``, ``a+``, with or without ``b``) work on a local copy (in memory up to
-    ``max_memory_size``, then a temporary file) uploaded on ``close()`` if written to.
+    ``rb``/``r``: lazy ranged reads, seekable. ``wb``/``w``: streamed into the object,
+    committed on ``close()``; ``x``/``xb`` raise ``FileExistsError`` at ``open()`` when
+    the object exists, and at ``close()`` if another writer created it meanwhile.
+    Update modes (``r+``, ``w+``, ``a``, ``a+``, with or without ``b``) work on a local
+    copy (in memory up to ``max_memory_size``, then a temporary file) uploaded on
+    ``close()`` if written to.
     Text modes use UTF-8.
     """
 
@@ -344,6 +346,8 @@ class OSSFile(File):
             if decompresses(storage, self._raw):
                 stream = gzip.GzipFile(fileobj=stream, mode="rb")
         elif mode in _WRITE_MODES:
+            if "x" in mode and storage.client.object_exists(self._key):
+                raise FileExistsError(f"{name!r} already exists in OSS (mode {mode!r})")
             headers = storage._write_headers(name, None, forbid_overwrite="x" in mode)
             self._raw = ObjectWriter(storage, self._key, headers)
             stream = io.BufferedWriter(self._raw, buffer_size=256 * KiB)

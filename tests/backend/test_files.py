@@ -202,11 +202,16 @@ def test_exclusive_create(storage: OSSStorage, emu) -> None:
     with storage.open("x.txt", "xb") as handle:
         handle.write(b"first")
     assert stored(emu, f"{storage.location}/x.txt") == b"first"
-    handle = storage.open("x.txt", "x")
+    with pytest.raises(FileExistsError):
+        storage.open("x.txt", "x")
+    # Created by someone else between open() and close(): refused at close, race-free.
+    handle = storage.open("late.txt", "x")
     handle.write("second")
+    put(emu, storage, "late.txt", b"other writer")
     with pytest.raises(FileExistsError):
         handle.close()
     assert stored(emu, f"{storage.location}/x.txt") == b"first"
+    assert stored(emu, f"{storage.location}/late.txt") == b"other writer"
 
 
 def test_update_mode_read_plus(storage: OSSStorage, emu) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ settings.configure(USE_TZ=True, INSTALLED_APPS=["django_alioss"], AWS_S3_REGION_
 django.setup()
 
 import oss2  # noqa: E402
+from timing import per_call_ns  # noqa: E402
 
 from django_alioss.emulator import Emulator  # noqa: E402
 from django_alioss.storage import OSSStorage  # noqa: E402
@@ -33,24 +33,8 @@ from django_alioss.storage import OSSStorage  # noqa: E402
 NAME = "media/photos/2026/11/holiday picture #1.jpg"
 
 
-def per_call_us(func: Callable[[], object], repeats: int = 7, budget: float = 0.25) -> float:
-    """Minimum over ``repeats`` of the mean time per call in a calibrated loop, in µs."""
-    loops = 1
-    while True:
-        start = time.perf_counter_ns()
-        for _ in range(loops):
-            func()
-        elapsed = time.perf_counter_ns() - start
-        if elapsed > budget * 1e9 / 4:
-            break
-        loops *= 2
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for _ in range(loops):
-            func()
-        best = min(best, (time.perf_counter_ns() - start) / loops)
-    return best / 1000
+def per_call_us(func: Callable[[], object]) -> float:
+    return per_call_ns(func) / 1000
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import oss2
+from timing import per_call_ns
 
 from django_alioss.signing import URLSigner
 
@@ -76,29 +77,9 @@ def cases() -> dict[str, Callable[[], str]]:
     }
 
 
-def per_call_ns(func: Callable[[], str]) -> float:
-    """Minimum over REPEATS of the mean ns per call, iterations calibrated to ~0.2 s."""
-    iterations = 1
-    while True:
-        start = time.perf_counter_ns()
-        for _ in range(iterations):
-            func()
-        elapsed = time.perf_counter_ns() - start
-        if elapsed >= TARGET_SECONDS_PER_REPEAT * 1e9 / 4:
-            break
-        iterations *= 2
-    iterations = max(1, int(iterations * TARGET_SECONDS_PER_REPEAT * 1e9 / elapsed))
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.perf_counter_ns()
-        for _ in range(iterations):
-            func()
-        best = min(best, (time.perf_counter_ns() - start) / iterations)
-    return best
-
-
 def main() -> None:
-    results = {name: per_call_ns(func) / 1000 for name, func in cases().items()}
+    results = {name: per_call_ns(func, REPEATS, TARGET_SECONDS_PER_REPEAT) / 1000
+               for name, func in cases().items()}
     floor = results["hand-written V1 (floor)"]
     pairs = {
         "ours V1": "oss2 Auth V1",

@@ -12,7 +12,6 @@ storage sends nothing over the network; credentials are resolved at first use.
 from __future__ import annotations
 
 import io
-import itertools
 import mimetypes
 import pathlib
 import posixpath
@@ -330,7 +329,9 @@ class OSSStorage(BaseStorage):
                                                  or content.seekable())
         # The whole content is saved whatever its position, as File.chunks() does.
         size = None if compress or _text_content(content) else getattr(content, "size", None)
-        for attempt in itertools.count(1):
+        attempt = 0
+        while True:
+            attempt += 1
             if seekable:
                 content.seek(0)
             body: Any = ReadBytesWrapper(content)
@@ -344,7 +345,6 @@ class OSSStorage(BaseStorage):
                 if self.file_overwrite or not seekable or attempt >= MAX_NAME_ATTEMPTS:
                     raise
                 name = self._alternative_name(name, max_length)
-        raise AssertionError("unreachable")
 
     def _upload(self, key: str, body: Any, size: int | None, headers: dict[str, str],
                 rewind: Any = None) -> None:

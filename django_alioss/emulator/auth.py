@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import time
 from base64 import b64encode
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
@@ -68,6 +68,13 @@ class AuthError(Exception):
         self.code = code
         self.message = message
         self.details: dict[str, str] = dict(details or {})
+
+
+def _require_query(params: Mapping[str, str], names: Iterable[str]) -> None:
+    """403 AccessDenied, as OSS answers, when a presigned URL lacks one of ``names``."""
+    missing = [name for name in names if not params.get(name)]
+    if missing:
+        raise AuthError(403, "AccessDenied", f"Missing {', '.join(missing)} in the query string.")
 
 
 @dataclass(frozen=True)
@@ -263,10 +270,7 @@ class Verifier:
 
     def _v1_url(self, request: Request, bucket: str, key: str) -> Identity:
         params = request.params
-        missing = [p for p in _V1_URL_PARAMS if not params.get(p)]
-        if missing:
-            raise AuthError(403, "AccessDenied",
-                            f"Missing {', '.join(missing)} in the query string.")
+        _require_query(params, _V1_URL_PARAMS)
         access_key_id, signature, expires = (params["OSSAccessKeyId"], params["Signature"],
                                              params["Expires"])
         try:
@@ -384,10 +388,7 @@ class Verifier:
 
     def _v4_url(self, request: Request, bucket: str, key: str) -> Identity:
         params = request.params
-        missing = [p for p in _V4_URL_PARAMS if not params.get(p)]
-        if missing:
-            raise AuthError(403, "AccessDenied",
-                            f"Missing {', '.join(missing)} in the query string.")
+        _require_query(params, _V4_URL_PARAMS)
         if params["x-oss-signature-version"] != V4_ALGORITHM:
             raise AuthError(400, "InvalidArgument", "Unsupported signature version.",
                             {"ArgumentName": "x-oss-signature-version",

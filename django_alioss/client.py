@@ -12,7 +12,6 @@ credentials provider for a refresh and retries once.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import redaction
+from .retry import backoff
 from .exceptions import OSSAccessDenied, OSSError, OSSFileExists, OSSFileNotFound
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ logger = logging.getLogger("django_alioss")
 
 T = TypeVar("T")
 
+#: Delays between retries of a request: RETRY_BASE doubling up to RETRY_CAP, jittered.
+RETRY_BASE = 0.1
+RETRY_CAP = 5.0
 TOKEN_ERRORS = frozenset({"SecurityTokenExpired", "InvalidSecurityToken"})
 _AUTH_ACTION = re.compile(rb"<AuthAction>([^<]+)</AuthAction>")
 _URL_QUERY = re.compile(r"(https?://[^\s'\"?]+)\?[^\s'\"]*")
@@ -170,7 +173,7 @@ class OSSClient:
                 elif (idempotent and can_resend and attempt < self.config.max_retries
                       and is_transient(error)):
                     attempt += 1
-                    delay = backoff(attempt)
+                    delay = backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP)
                     logger.warning("OSS %s of %r failed (%s %s), retry %d/%d in %.2fs",
                                    operation, key, error.status, error.code or "network error",
                                    attempt, self.config.max_retries, delay)
@@ -258,7 +261,3 @@ class OSSClient:
                 return
             key_marker, upload_id_marker = page.next_key_marker, page.next_upload_id_marker
 
-
-def backoff(attempt: int, base: float = 0.1, cap: float = 5.0) -> float:
-    """Exponential backoff with full jitter for retry ``attempt`` (1-based)."""
-    return random.uniform(0, min(cap, base * 2 ** attempt))

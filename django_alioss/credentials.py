@@ -73,7 +73,6 @@ import json
 import logging
 import math
 import os
-import random
 import re
 import secrets
 import socket
@@ -88,6 +87,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.core.exceptions import ImproperlyConfigured
 
 from . import redaction
+from .redaction import mask_key_id
+from .retry import backoff
 
 if TYPE_CHECKING:
     import oss2.credentials
@@ -148,20 +149,8 @@ def scrub(text: str, known: tuple[str | None, ...] = ()) -> str:
     return redaction.redact(text)
 
 
-def mask_key_id(access_key_id: str | None) -> str | None:
-    """An AccessKey id shown as ``LTAI****abcd`` (ids shorter than 12 chars: ``****``)."""
-    if not access_key_id:
-        return None
-    if len(access_key_id) < 12:
-        return "****"
-    return f"{access_key_id[:4]}****{access_key_id[-4:]}"
-
-
 _SDK_LOGGERS = ("credentials", "alibabacloud-tea")
-#: urllib3 logs request URLs at DEBUG; the STS request URL carries the OIDC token.
-_TRANSPORT_LOGGER = "urllib3.connectionpool"
 _LOGGING_LOCK = threading.Lock()
-_TRANSPORT_FILTER = redaction.RedactingFilter()
 
 
 def ensure_sdk_logging_quiet() -> None:
@@ -194,9 +183,6 @@ def ensure_sdk_logging_quiet() -> None:
             sdk_logger.setLevel(logging.NOTSET)
             sdk_logger.propagate = True
         redaction.install()
-        transport = logging.getLogger(_TRANSPORT_LOGGER)
-        if _TRANSPORT_FILTER not in transport.filters:
-            transport.addFilter(_TRANSPORT_FILTER)
 
 
 def _sdk() -> Any:
@@ -765,8 +751,8 @@ class RefreshingProvider(CredentialsProvider):
             self._failures += 1
             self._total_failures += 1
             self._last_error = self._scrub(_describe_error(exc))
-            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self._failures - 1))
-            self._next_attempt = self._clock() + delay / 2 + random.uniform(0, delay / 2)
+            self._next_attempt = self._clock() + backoff(
+                self._failures, base=BACKOFF_BASE, cap=BACKOFF_CAP)
             return self._last_error
         self._install(snap, started)
         self._failures = 0

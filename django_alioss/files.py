@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import File
 
-from .client import backoff
+from .client import RETRY_BASE, RETRY_CAP
+from .retry import backoff
 from .exceptions import OSSError
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class ObjectReader(io.RawIOBase):
                     raise OSSError(f"OSS GetObject of {self._key!r} failed while reading the body: "
                                    f"{type(exc).__name__}", status=-2, operation="GetObject",
                                    key=self._key) from None
-                time.sleep(backoff(attempt))
+                time.sleep(backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP))
                 continue
             if self.etag is None:
                 self.etag = result.etag

@@ -29,6 +29,16 @@ _PATTERNS = [
 ]
 
 
+def mask_key_id(access_key_id: str | None) -> str | None:
+    """An AccessKey id as shown anywhere we print one: ``LTAI****abcd``; ids shorter than
+    12 characters are all hidden (``****``); empty stays ``None``."""
+    if not access_key_id:
+        return None
+    if len(access_key_id) < 12:
+        return "****"
+    return f"{access_key_id[:4]}****{access_key_id[-4:]}"
+
+
 def redact(text: str) -> str:
     """Mask security tokens, secrets, signatures and JWTs in ``text``."""
     for pattern in _PATTERNS:
@@ -59,16 +69,13 @@ SDK_LOGGERS = (
     "urllib3.connectionpool",  # logs request lines: the STS URL carries the OIDC token
 )
 
-_installed = False
+_FILTER = RedactingFilter()
 
 
 def install() -> None:
-    """Attach the filter to the SDK loggers (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    redacting = RedactingFilter()
-    for name in SDK_LOGGERS:
-        logging.getLogger(name).addFilter(redacting)
-    logging.getLogger("django_alioss").addFilter(redacting)
-    _installed = True
+    """Attach the one redacting filter to the SDK loggers and ours (idempotent: a logger
+    never gets it twice)."""
+    for name in (*SDK_LOGGERS, "django_alioss"):
+        target = logging.getLogger(name)
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)

@@ -38,6 +38,7 @@ from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite
 from .client import ClientConfig, OSSClient
 from .exceptions import InvalidObjectName, OSSError
 from .files import MultipartUpload, OSSFile
+from .redaction import mask_key_id
 from .options import OPTIONS, check_unknown, default_settings, lookup, region_from_endpoint
 from .signing import URLSigner, validate_bucket_name
 
@@ -476,15 +477,14 @@ class OSSStorage(BaseStorage):
     def describe(self) -> dict[str, Any]:
         """Resolved options and the credential source, without secrets (for diagnostics)."""
         described = {name: getattr(self, name) for name in OPTIONS if name not in SECRET_OPTIONS}
-        described["access_key_id"] = _mask(self.access_key_id)
+        described["access_key_id"] = (self.access_key_id if _is_rrsa_marker(self.access_key_id)
+                                      else mask_key_id(self.access_key_id))
         described["credentials"] = self.credentials.describe()
         return described
 
 
-def _mask(value: str | None) -> str | None:
-    if not value or value.lower() == "rrsa" or len(value) < 8:
-        return value
-    return f"{value[:4]}****{value[-4:]}"
+def _is_rrsa_marker(value: str | None) -> bool:
+    return value is not None and value.strip().lower() == "rrsa"
 
 
 class _SizedBody:

@@ -1,7 +1,7 @@
 """System checks (``manage.py check``) for every storage alias that uses django-alioss.
 
 No check sends anything over the network: storages are built with
-:func:`~django_alioss.management.support.build_storage` (no manifest load) and the
+:func:`~django_alioss.diagnostics.build_storage` (no manifest load) and the
 credentials provider is built but never asked for credentials.
 
 ======================  ===========================================================
@@ -30,7 +30,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .credentials import UnavailableProvider, build_provider
-from .management.support import backend_class, build_storage, configured_value, storage_configs
+from .diagnostics import backend_class, build_storage, configured_value, storage_configs
 from .options import OPTIONS, region_from_endpoint
 from .storage import CREDENTIAL_OPTIONS, OSSStorage
 

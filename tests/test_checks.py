@@ -258,3 +258,22 @@ def test_checks_send_nothing_over_the_network(alioss_emulator: Any, alioss_env: 
     messages = run(config, DEBUG=True)
     assert messages == []
     assert len(alioss_emulator.controls.log.entries()) == before
+
+
+def test_checks_and_diagnostics_depend_only_on_core_modules() -> None:
+    """The seam: checks.py and diagnostics.py never import the management package (the
+    commands import them, not the other way round), and diagnostics never imports checks."""
+    import ast
+
+    import django_alioss
+
+    package = Path(django_alioss.__file__).parent
+
+    def local_imports(module: str) -> set[str]:
+        tree = ast.parse((package / f"{module}.py").read_text())
+        return {node.module or "" for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+    assert not {m for m in local_imports("checks") if m.startswith("management")}
+    assert not {m for m in local_imports("diagnostics")
+                if m.startswith("management") or m == "checks"}

@@ -19,9 +19,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from django_alioss.diagnostics import format_age
 from django_alioss.emulator.emulator import bucket_policy
 from django_alioss.management.commands.alioss_cleanup_uploads import parse_age
-from django_alioss.management.support import format_age
 from django_alioss.storage import OSSStorage
 
 from .processes import Child, free_port, group_members, python

@@ -27,9 +27,9 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...checks import check_alias
+from ...diagnostics import explain, format_age, storage_configs, storage_for_alias
 from ...exceptions import OSSAccessDenied, OSSError
 from ...storage import OSSStorage
-from ..support import explain, format_age, storage_configs, storage_for_alias
 
 PROBE_PREFIX = ".alioss-check"
 _XML_FIELD = re.compile(r"<(Code|Message|RequestId|AuthAction)>([^<]*)</\1>")

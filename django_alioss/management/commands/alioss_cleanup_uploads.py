@@ -15,9 +15,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...credentials import CredentialsUnavailable
+from ...diagnostics import explain, format_age, storage_for_alias
 from ...exceptions import OSSError
 from ...storage import OSSStorage
-from ..support import explain, format_age, storage_for_alias
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

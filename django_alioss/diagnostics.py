@@ -1,9 +1,21 @@
-"""What the management commands and system checks share: finding the configured
-storages, building one without side effects, and explaining a failure with its fix.
+"""Diagnostics shared by the system checks (:mod:`django_alioss.checks`) and the management
+commands (``alioss_check``, ``alioss_cleanup_uploads``).
 
-Nothing here prints or returns a secret: options come from ``storage.describe()``,
-credentials from ``provider.describe()``, and exception messages of this library are
-already free of secrets.
+The contract of this module:
+
+- **Finding storages** (:func:`storage_configs`, :func:`backend_class`,
+  :func:`storage_for_alias`) follows Django's storage handler, including the legacy
+  ``DEFAULT_FILE_STORAGE`` / ``STATICFILES_STORAGE`` settings on Django < 5.1.
+- **Building** (:func:`build_storage`) parses and validates options only: no network,
+  no manifest load, no credentials fetched.
+- **Explaining** (:func:`explain`, :func:`configured_value`) returns text for people:
+  what failed and how to fix it, where a value came from.
+- **Nothing here prints, and nothing returns a secret**: options come from
+  ``storage.describe()``, credentials from ``provider.describe()``, and exception
+  messages of this library are already free of secrets.
+
+It depends only on the core modules (options, storage, credentials, exceptions), never on
+:mod:`django_alioss.checks` or on :mod:`django_alioss.management`, so both can import it.
 """
 
 from __future__ import annotations
@@ -18,10 +30,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ..credentials import CredentialsUnavailable
-from ..exceptions import OSSError
-from ..options import OPTIONS
-from ..storage import OSSStorage
+from .credentials import CredentialsUnavailable
+from .exceptions import OSSError
+from .options import OPTIONS
+from .storage import OSSStorage
 
 #: Settings that named the backends of two aliases before Django 5.1.
 LEGACY_SETTINGS = {"default": "DEFAULT_FILE_STORAGE", "staticfiles": "STATICFILES_STORAGE"}

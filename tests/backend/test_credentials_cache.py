@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import oss2
 import pytest
 
-from django_alioss import credentials as creds_module
 from django_alioss.credentials import (
     CredentialsProvider,
     CredentialsUnavailable,
     Snapshot,
     build_provider,
 )
+from django_alioss.credentials.providers import EXPIRY_SKEW, UNKNOWN_EXPIRY_REFRESH
 
 try:
     from .conftest_credentials import FakeClock, FakeSource, Issued, _no_proxy_env
@@ -152,7 +152,7 @@ def test_failed_refresh_keeps_last_good_until_expiry_with_backoff(
     assert info["refresh_failures"] == source.calls - 1
     assert "STS unreachable" in info["last_error"]
     # Past the expiry (minus the skew) the error surfaces, with what was tried.
-    clock.advance(good.expiration - clock() - creds_module.EXPIRY_SKEW)
+    clock.advance(good.expiration - clock() - EXPIRY_SKEW)
     with pytest.raises(CredentialsUnavailable) as excinfo:
         provider.get_credentials()
     message = str(excinfo.value)
@@ -290,7 +290,7 @@ def test_token_without_expiry_is_refetched_every_ten_minutes() -> None:
 
     provider = build_provider({"credentials_provider": tokened}, clock=clock, shared=False)
     provider.get_credentials()
-    clock.advance(creds_module.UNKNOWN_EXPIRY_REFRESH - 1)
+    clock.advance(UNKNOWN_EXPIRY_REFRESH - 1)
     provider.get_credentials()
     assert len(calls) == 1
     clock.advance(2)

@@ -261,6 +261,87 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
                "rewindable uploads."),
 )}
 
+CREDENTIAL_OPTIONS = (
+    "access_key_id", "access_key_secret", "security_token", "credentials_provider", "role_arn",
+    "oidc_provider_arn", "oidc_token_file", "role_session_name", "role_duration", "role_policy",
+    "sts_endpoint", "sts_region", "sts_vpc_endpoint", "rrsa_fallback", "ecs_role_name",
+    "connect_timeout", "read_timeout",
+)
+"""The options the credentials provider is built from (none of them are needed to
+address the bucket, so none of them belongs in a migration)."""
+
+SECRET_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.secret)
+
+
+class OptionValues:
+    """Every option as a typed attribute, as a storage holds it once parsed.
+
+    ``tests/backend/test_options.py`` checks that these annotations and :data:`OPTIONS`
+    name the same options.
+    """
+
+    # where
+    endpoint: str
+    bucket_name: str
+    region: str | None
+    location: str
+    # credentials
+    access_key_id: str | None
+    access_key_secret: str | None
+    security_token: str | None
+    credentials_provider: str | Callable[[], Any] | None
+    role_arn: str | None
+    oidc_provider_arn: str | None
+    oidc_token_file: str | None
+    role_session_name: str | None
+    role_duration: int
+    role_policy: str | None
+    sts_endpoint: str | None
+    sts_region: str | None
+    sts_vpc_endpoint: bool | None
+    rrsa_fallback: bool
+    ecs_role_name: str | None
+    # writing
+    file_overwrite: bool
+    default_acl: str | None
+    object_parameters: dict[str, Any]
+    gzip: bool
+    gzip_content_types: tuple[str, ...]
+    max_memory_size: int
+    multipart_threshold: int
+    multipart_chunksize: int
+    multipart_concurrency: int
+    # URLs
+    querystring_auth: bool
+    querystring_expire: int
+    signature_version: str
+    custom_domain: str | None
+    url_protocol: str
+    public_endpoint: str | None
+    is_cname: bool
+    # network
+    connect_timeout: float
+    read_timeout: float
+    max_retries: int
+
+
+def resolve_options(given: Mapping[str, Any], owner: type,
+                    defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option's parsed value for a storage of class ``owner``: ``given``
+    (``OPTIONS``) first, then a class attribute of ``owner``, then ``defaults``
+    (settings, environment, default). Unknown names raise ``ImproperlyConfigured``."""
+    check_unknown(given, owner.__name__)
+    values: dict[str, Any] = {}
+    for name, option in OPTIONS.items():
+        if name in given:
+            values[name] = option.parse(given[name], f"OPTIONS[{name!r}]")
+        elif hasattr(owner, name):
+            values[name] = option.parse(getattr(owner, name), f"{owner.__name__}.{name}")
+        else:
+            values[name] = defaults[name]
+    return values
+
+
 _ENDPOINT_REGION = re.compile(r"^(?:[a-z]+://)?oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com(?::\d+)?/?$")
 
 

@@ -17,11 +17,9 @@ import pathlib
 import posixpath
 import secrets
 import threading
-import time
-from collections.abc import Callable
+import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.contrib.staticfiles.storage import ManifestFilesMixin
@@ -29,43 +27,44 @@ from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import File
 from django.core.files.utils import validate_file_name
 from django.utils.deconstruct import deconstructible
-from django.utils.encoding import filepath_to_uri
 from django.utils.timezone import make_naive
 from storages.base import BaseStorage
 from storages.compress import GzipCompressionWrapper
 from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite_name, safe_join
 
 from .client import ClientConfig, OSSClient
-from .exceptions import InvalidObjectName, OSSError
-from .files import MultipartUpload, OSSFile
+from .exceptions import InvalidObjectName
+from .files import OSSFile
+from .options import (
+    CREDENTIAL_OPTIONS,
+    OPTIONS,
+    SECRET_OPTIONS,
+    OptionValues,
+    default_settings,
+    lookup,
+    region_from_endpoint,
+    resolve_options,
+)
 from .redaction import mask_key_id
-from .options import OPTIONS, check_unknown, default_settings, lookup, region_from_endpoint
 from .signing import URLSigner, validate_bucket_name
+from .uploads import FORBID_OVERWRITE, WRITE_ID, Uploader, new_write_id
+from .urls import URLPolicy
 
 if TYPE_CHECKING:
     from .credentials import CredentialsProvider
 
+__all__ = ["CREDENTIAL_OPTIONS", "OSSManifestStaticStorage", "OSSStaticStorage", "OSSStorage"]
+
 MAX_KEY_BYTES = 1023
-PUBLIC_ACLS = ("public-read", "public-read-write")
-FORBID_OVERWRITE = "x-oss-forbid-overwrite"
-# User metadata set on every write: a random id that lets a retried write whose first
-# answer was lost (409 FileAlreadyExists, or NoSuchUpload for a completed multipart
-# upload) recognise the object as its own instead of failing or saving a duplicate.
-WRITE_ID = "x-oss-meta-alioss-write-id"
 MAX_NAME_ATTEMPTS = 100
 # Idle connections kept for reuse (not a cap): enough for a threaded server and its
 # multipart workers without urllib3 discarding connections ("Connection pool is full").
 MIN_POOL_SIZE = 32
-CREDENTIAL_OPTIONS = (
-    "access_key_id", "access_key_secret", "security_token", "credentials_provider", "role_arn",
-    "oidc_provider_arn", "oidc_token_file", "role_session_name", "role_duration", "role_policy",
-    "sts_endpoint", "sts_region", "sts_vpc_endpoint", "rrsa_fallback", "ecs_role_name",
-    "connect_timeout", "read_timeout",
-)
-SECRET_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.secret)
+_TRANSIENT = ("_client", "_uploader", "_urls", "_lock")
 
 # Secrets of storages that were pickled, by storage token: an unpickled copy in this
-# process gets them back; one unpickled elsewhere re-reads settings/environment.
+# process gets them back; one unpickled elsewhere re-reads settings/environment. An
+# entry lives as long as the storage that was pickled.
 _PICKLED_SECRETS: dict[str, dict[str, Any]] = {}
 
 
@@ -96,54 +95,45 @@ def _text_content(content: Any) -> bool:
     return isinstance(getattr(content, "file", content), io.TextIOBase)
 
 
-class _PartReader:
-    """Cuts a stream into parts of exactly ``size`` bytes (the last one may be shorter).
+def _is_rrsa_marker(value: str | None) -> bool:
+    return value is not None and value.strip().lower() == "rrsa"
 
-    A text stream's ``read(n)`` returns n characters, which may be more than n bytes
-    once encoded: the surplus is kept for the next part, so parts never grow beyond
-    ``size`` and memory stays bounded.
-    """
 
-    def __init__(self, stream: Any, size: int) -> None:
-        self._stream = stream
-        self._size = size
-        self._surplus = b""
-
-    def next_part(self) -> bytes:
-        chunks, have = [self._surplus], len(self._surplus)
-        while have < self._size:
-            chunk = self._stream.read(self._size - have)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            have += len(chunk)
-        data = b"".join(chunks)
-        if len(data) <= self._size:  # the usual case: no surplus, no copy
-            self._surplus = b""
-            return data
-        self._surplus = data[self._size:]
-        return data[:self._size]
+def _without_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Constructor options minus every credential option (secrets and the rest)."""
+    return {k: v for k, v in kwargs.items() if k not in CREDENTIAL_OPTIONS}
 
 
 @deconstructible(path="django_alioss.storage.OSSStorage")
-class OSSStorage(BaseStorage):
-    """Files in an OSS bucket, under an optional ``location`` prefix."""
+class OSSStorage(OptionValues, BaseStorage):
+    """Files in an OSS bucket, under an optional ``location`` prefix.
+
+    Every option of :data:`~django_alioss.options.OPTIONS` is an attribute (typed in
+    :class:`~django_alioss.options.OptionValues`).
+    """
 
     default_content_type = "application/octet-stream"
 
     def __init__(self, **options: Any) -> None:
-        check_unknown(options, type(self).__name__)
-        defaults = self.get_default_settings()
-        for name, option in OPTIONS.items():
-            if name in options:
-                value = option.parse(options[name], f"OPTIONS[{name!r}]")
-            elif hasattr(type(self), name):
-                value = option.parse(getattr(type(self), name), f"{type(self).__name__}.{name}")
-            else:
-                value = defaults[name]
+        values = resolve_options(options, type(self), self.get_default_settings())
+        for name, value in values.items():
             setattr(self, name, value)
+        self._forget_credential_arguments()
         self._token = secrets.token_hex(8)
         self._configure()
+
+    def _forget_credential_arguments(self) -> None:
+        """Keep credential options out of what ``deconstruct()`` returns.
+
+        ``@deconstructible`` records the constructor's arguments, and migrations write
+        them for a ``FileField(storage=...)``. Credentials are configuration of the
+        running process (settings, environment, RRSA), not of the schema: a secret must
+        never be written into a migration, and rotating keys must not make a new one.
+        """
+        recorded = getattr(self, "_constructor_args", None)
+        if recorded is not None:
+            args, kwargs = recorded
+            self._constructor_args = (args, _without_credentials(kwargs))
 
     def get_default_settings(self) -> dict[str, Any]:
         """Every option's value from ``ALIOSS_*`` settings, the environment, or defaults."""
@@ -177,7 +167,8 @@ class OSSStorage(BaseStorage):
                 f"{self.endpoint!r}: set the 'region' option (ALIOSS_REGION), e.g. 'cn-hangzhou', "
                 "or use signature_version 'v1'.")
         self._client: OSSClient | None = None
-        self._signer: URLSigner | None = None
+        self._uploader: Uploader | None = None
+        self._urls: URLPolicy | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -187,17 +178,14 @@ class OSSStorage(BaseStorage):
     # --- pickling: no session, no cached credentials, no secrets ----------------------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for transient in ("_client", "_signer", "_lock"):
+        for transient in _TRANSIENT:
             state.pop(transient, None)
         stash = {name: state[name] for name in SECRET_OPTIONS if state.get(name)}
-        if stash:
+        if stash and self._token not in _PICKLED_SECRETS:
             _PICKLED_SECRETS[self._token] = stash
+            weakref.finalize(self, _PICKLED_SECRETS.pop, self._token, None)
         for name in SECRET_OPTIONS:
             state[name] = None
-        if "_constructor_args" in state:  # kept by @deconstructible: the options as given
-            args, kwargs = state["_constructor_args"]
-            state["_constructor_args"] = (
-                args, {k: v for k, v in kwargs.items() if k not in SECRET_OPTIONS})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -206,7 +194,8 @@ class OSSStorage(BaseStorage):
         for name in SECRET_OPTIONS:
             setattr(self, name, stash.get(name, lookup(OPTIONS[name])))
         self._client = None
-        self._signer = None
+        self._uploader = None
+        self._urls = None
         self._lock = threading.Lock()
 
     # --- the seams --------------------------------------------------------------------
@@ -236,18 +225,41 @@ class OSSStorage(BaseStorage):
         return build_provider({name: getattr(self, name) for name in CREDENTIAL_OPTIONS})
 
     @property
-    def signer(self) -> URLSigner:
-        if self._signer is None:
-            self._signer = URLSigner(
+    def uploader(self) -> Uploader:
+        """The write path (single PUT or parallel multipart), built at first use."""
+        if self._uploader is None:
+            self._uploader = Uploader(
+                self.client, threshold=self.multipart_threshold,
+                part_size=self.multipart_chunksize, concurrency=self.multipart_concurrency)
+        return self._uploader
+
+    @property
+    def urls(self) -> URLPolicy:
+        """The URL rules (no network; credentials are fetched only to sign)."""
+        if self._urls is None:
+            signer = URLSigner(
                 self.public_endpoint or self.endpoint, self.bucket_name, region=self.region,
                 signature_version=self.signature_version, is_cname=self.is_cname)
-        return self._signer
+            self._urls = URLPolicy(
+                signer, lambda: self.credentials, querystring_auth=self.querystring_auth,
+                querystring_expire=self.querystring_expire, default_acl=self.default_acl,
+                custom_domain=self.custom_domain, url_protocol=self.url_protocol)
+        return self._urls
 
     # --- names ----------------------------------------------------------------------------
-    def _key(self, name: str) -> str:
-        """The object key for ``name``: cleaned, under ``location``, valid for OSS."""
+    def object_key(self, name: str) -> str:
+        """The object key for ``name``: cleaned, under ``location``, valid for OSS.
+
+        Every operation maps names through here, so all refuse the same names the same
+        way: ``..`` segments and absolute paths raise ``SuspiciousFileOperation`` (as
+        ``save()`` does, with or without a ``location``), names OSS cannot store raise
+        :class:`~django_alioss.exceptions.InvalidObjectName`.
+        """
+        as_posix = pathlib.PurePosixPath(str(name).replace("\\", "/"))
+        if as_posix.is_absolute() or ".." in as_posix.parts:  # the rule save() applies
+            raise SuspiciousFileOperation(f"Detected path traversal attempt in {name!r}")
         cleaned = clean_name(name)
-        if not cleaned:  # "" or "a/.." would name the location itself
+        if not cleaned or cleaned == ".":  # "" or "a/." would name the location itself
             raise InvalidObjectName(f"OSS object names cannot be empty: {name!r}")
         try:
             key = safe_join(self.location, cleaned)
@@ -289,8 +301,11 @@ class OSSStorage(BaseStorage):
         """
         return dict(self.object_parameters)
 
-    def _write_headers(self, name: str, content: Any, *,
-                       forbid_overwrite: bool = False) -> dict[str, str]:
+    def write_headers(self, name: str, content: Any = None, *,
+                      forbid_overwrite: bool = False) -> dict[str, str]:
+        """The headers of one write of ``name``: :meth:`get_object_parameters`, a
+        Content-Type (the content's, else guessed from the name), ``default_acl``,
+        ``x-oss-forbid-overwrite`` when asked, and a fresh write id."""
         headers = {str(k): str(v) for k, v in self.get_object_parameters(name).items()}
         present = {k.lower() for k in headers}
         if "content-type" not in present:
@@ -303,7 +318,7 @@ class OSSStorage(BaseStorage):
             headers["x-oss-object-acl"] = self.default_acl
         if forbid_overwrite:
             headers[FORBID_OVERWRITE] = "true"
-        headers[WRITE_ID] = secrets.token_hex(12)
+        headers[WRITE_ID] = new_write_id()
         return headers
 
     def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
@@ -321,7 +336,7 @@ class OSSStorage(BaseStorage):
 
     def _save(self, name: str, content: Any, max_length: int | None = None) -> str:
         name = clean_name(name)
-        headers = self._write_headers(name, content, forbid_overwrite=not self.file_overwrite)
+        headers = self.write_headers(name, content, forbid_overwrite=not self.file_overwrite)
         compress = (self.gzip and headers["Content-Type"] in self.gzip_content_types
                     and not any(k.lower() == "content-encoding" for k in headers))
         if compress:
@@ -340,72 +355,12 @@ class OSSStorage(BaseStorage):
                 body = GzipCompressionWrapper(body)
             try:
                 rewind = (lambda: content.seek(0)) if seekable and not compress else None
-                self._upload(self._key(name), body, size, headers, rewind=rewind)
+                self.uploader.upload(self.object_key(name), body, size, headers, rewind=rewind)
                 return name
             except FileExistsError:
                 if self.file_overwrite or not seekable or attempt >= MAX_NAME_ATTEMPTS:
                     raise
                 name = self._alternative_name(name, max_length)
-
-    def _upload(self, key: str, body: Any, size: int | None, headers: dict[str, str],
-                rewind: Any = None) -> None:
-        """Stream ``body`` into ``key``: one PUT below the threshold, else parallel multipart."""
-        if size is not None and size < self.multipart_threshold:
-            sized = _SizedBody(body, size, rewind)
-            self._put(key, sized, headers, rewind=sized.rewind if rewind is not None else None)
-            return
-        part_size = self.multipart_chunksize
-        parts = _PartReader(body, part_size)
-        upload: MultipartUpload | None = None
-        try:
-            while True:
-                if upload is not None:
-                    upload.reserve()  # before reading the part: bounded memory
-                part = parts.next_part()
-                if upload is None and len(part) < part_size:
-                    self._put(key, part, headers)
-                    return
-                if upload is None:
-                    upload = self._start_multipart(key, headers)
-                if part:
-                    upload.add_part(part)
-                if len(part) < part_size:
-                    break
-        except BaseException:
-            if upload is not None:
-                upload.abort()
-            raise
-        self._complete_multipart(upload, headers)
-
-    def _put(self, key: str, data: Any, headers: dict[str, str], rewind: Any = None) -> None:
-        try:
-            self.client.put_object(key, data, headers, rewind=rewind)
-        except OSSError as error:
-            # 409 on a retry: the answer to an earlier attempt may have been lost.
-            if not (isinstance(error, FileExistsError) and error.attempts > 1
-                    and self._written_by(key, headers)):
-                raise
-
-    def _written_by(self, key: str, headers: dict[str, str]) -> bool:
-        """Whether ``key`` holds the object written with ``headers`` (its write id)."""
-        try:
-            stored = self.client.head_object(key).headers.get(WRITE_ID)
-        except FileNotFoundError:
-            return False
-        return stored is not None and stored == headers.get(WRITE_ID)
-
-    def _start_multipart(self, key: str, headers: dict[str, str]) -> MultipartUpload:
-        return MultipartUpload(self.client, key, headers, self.multipart_concurrency)
-
-    def _complete_multipart(self, upload: MultipartUpload, headers: dict[str, str]) -> None:
-        complete_headers = {FORBID_OVERWRITE: "true"} if FORBID_OVERWRITE in headers else None
-        try:
-            upload.complete(complete_headers)
-        except OSSError as error:
-            # Gone (or taken) on a retry: the lost first attempt may have completed it.
-            recognised = error.code in ("NoSuchUpload", "FileAlreadyExists")
-            if not (recognised and error.attempts > 1 and self._written_by(upload.key, headers)):
-                raise
 
     # --- reading and the rest of the Storage API ------------------------------------------------
     def _open(self, name: str, mode: str = "rb") -> OSSFile:
@@ -413,29 +368,29 @@ class OSSStorage(BaseStorage):
 
     def delete(self, name: str) -> None:
         """Delete ``name``; deleting a missing object is not an error."""
-        self.client.delete_object(self._key(name))
+        self.client.delete_object(self.object_key(name))
 
     def exists(self, name: str) -> bool:
         """Whether the object exists (one request, whatever ``file_overwrite`` says)."""
-        return self.client.object_exists(self._key(name))
+        return self.client.object_exists(self.object_key(name))
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """Directories and files directly under ``path``, relative to it, all pages."""
-        prefix = self._key(path) if path else self.location
+        prefix = self.object_key(path) if path else self.location
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         directories: list[str] = []
         files: list[str] = []
         for page in self.client.iter_list(prefix, "/"):
-            directories.extend(p[len(prefix):].rstrip("/") for p in page.prefix_list)
-            files.extend(o.key[len(prefix):] for o in page.object_list if o.key != prefix)
+            directories.extend(p[len(prefix):].rstrip("/") for p in page.prefixes)
+            files.extend(o.key[len(prefix):] for o in page.objects if o.key != prefix)
         return directories, files
 
     def size(self, name: str) -> int:
-        return int(self.client.head_object(self._key(name)).content_length)
+        return self.client.head_object(self.object_key(name)).size
 
     def _modified(self, name: str) -> datetime:
-        stamp = self.client.head_object(self._key(name)).last_modified
+        stamp = self.client.head_object(self.object_key(name)).last_modified
         moment = datetime.fromtimestamp(stamp, tz=timezone.utc)
         return moment if django_settings.USE_TZ else make_naive(moment)
 
@@ -456,23 +411,7 @@ class OSSStorage(BaseStorage):
         it. Unsigned with ``custom_domain``, public ACLs or ``querystring_auth=False``.
         ``parameters`` become query parameters, e.g. ``response-content-disposition``.
         """
-        key = self._key(name)
-        params = dict(parameters) if parameters else None
-        if self.custom_domain:
-            query = f"?{urlencode(params)}" if params else ""
-            return f"{self.url_protocol}//{self.custom_domain}/{filepath_to_uri(key)}{query}"
-        if not self.querystring_auth or self.default_acl in PUBLIC_ACLS:
-            return self.signer.unsigned_url(key, params)
-        snapshot = self.credentials.snapshot()
-        now = time.time()
-        expires = self.querystring_expire if expire is None else int(expire)
-        if snapshot.expiration is not None:
-            expires = max(1, min(expires, int(snapshot.expiration - now)))
-        return self.signer.presign(
-            key, access_key_id=snapshot.access_key_id,
-            access_key_secret=snapshot.access_key_secret,
-            security_token=snapshot.security_token, expires=expires,
-            method=(http_method or "GET").upper(), params=params, now=now)
+        return self.urls.url(self.object_key(name), parameters, expire, http_method)
 
     def describe(self) -> dict[str, Any]:
         """Resolved options and the credential source, without secrets (for diagnostics)."""
@@ -481,51 +420,6 @@ class OSSStorage(BaseStorage):
                                       else mask_key_id(self.access_key_id))
         described["credentials"] = self.credentials.describe()
         return described
-
-
-def _is_rrsa_marker(value: str | None) -> bool:
-    return value is not None and value.strip().lower() == "rrsa"
-
-
-class _SizedBody:
-    """A stream with a known length, so oss2 sends Content-Length (not chunked).
-
-    ``read(n)`` returns exactly ``n`` bytes until the last ones (oss2's body adapter
-    counts what it asked for, not what it got, so a short read would lose data), never
-    more than ``len`` in all, and raises ``ValueError`` if the stream ends early: a
-    body shorter than its Content-Length would leave the request hanging.
-    """
-
-    def __init__(self, stream: Any, size: int, rewind: Callable[[], Any] | None = None) -> None:
-        self._stream = stream
-        self._rewind = rewind
-        self.len = size
-        self._sent = 0
-
-    def rewind(self) -> None:
-        """Back to the start of the content, for another attempt."""
-        if self._rewind is None:
-            raise ValueError("this content cannot be rewound")
-        self._rewind()
-        self._sent = 0
-
-    def __len__(self) -> int:
-        return self.len
-
-    def read(self, size: int = -1) -> bytes:
-        remaining = self.len - self._sent
-        wanted = remaining if size is None or size < 0 else min(size, remaining)
-        chunks, have = [], 0
-        while have < wanted:
-            chunk = self._stream.read(wanted - have)
-            if not chunk:
-                raise ValueError(f"the content ended after {self._sent + have} bytes, but "
-                                 f"its size says {self.len}")
-            chunks.append(chunk)
-            have += len(chunk)
-        self._sent += have
-        return b"".join(chunks)
-
 
 
 @deconstructible(path="django_alioss.storage.OSSStaticStorage")

@@ -327,7 +327,7 @@ def test_cleanup_aborts_only_old_uploads_under_location(alioss_emulator: Any,
     outside = store.initiate_upload(bucket, f"{location}-other/old.bin", now=now - 3 * 86400)
     # One started through the real client as well (the storage's own code path).
     storage = OSSStorage(location=location)
-    real_id = storage.client.init_multipart(f"{location}/real.bin", {})
+    real_id = storage.client.init_multipart(f"{location}/real.bin", {}).upload_id
 
     def pending() -> set[str]:
         return {u.upload_id for u in store.in_progress_uploads(bucket)}

@@ -36,13 +36,13 @@ class RangeRecorder:
     def __init__(self, storage: OSSStorage, monkeypatch: pytest.MonkeyPatch) -> None:
         self.ranges: list[tuple[int | None, int | None]] = []
         client = storage.client
-        real = client.get_object
+        real = client.read_range
 
-        def get_object(key: str, byte_range: Any = None, headers: Any = None) -> Any:
-            self.ranges.append(byte_range)
-            return real(key, byte_range, headers=headers)
+        def read_range(key: str, start: int, length: int, **kwargs: Any) -> Any:
+            self.ranges.append((start, start + length - 1))
+            return real(key, start, length, **kwargs)
 
-        monkeypatch.setattr(client, "get_object", get_object)
+        monkeypatch.setattr(client, "read_range", read_range)
 
     def bytes_asked(self) -> int:
         return sum(end - start + 1 for start, end in self.ranges)

@@ -1,4 +1,15 @@
-"""Suite-wide pytest setup. The emulator fixtures come from django_alioss's own plugin."""
+"""Suite-wide pytest setup.
+
+The emulator fixtures (``alioss_emulator``...) come from django_alioss's own plugin. Fixtures
+shared between directories are registered here through ``pytest_plugins``, never imported
+by name into a test module: the STS/OIDC-issuer fixtures (``sts_servers``, ``sts_world``)
+and the credentials fixtures (``emulator``, ``emulator_module``). Helper classes and
+functions of those modules (``StsWorld``, ``FakeClock``, ``rrsa_options``...) are imported
+normally.
+
+Autouse here, for every test: connections outside loopback fail the test, and no proxy or
+SDK debug variable from the environment reaches the code under test.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,16 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["pytester"]
+pytest_plugins = [
+    "pytester",
+    "tests.emulator.conftest_sts",
+    "tests.backend.conftest_credentials",
+]
+
+#: Variables requests and the Tea SDK would act on: a proxy would route 127.0.0.1
+#: elsewhere, DEBUG makes the SDK print requests.
+SDK_ENV = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+           "DEBUG")
 
 
 class OffLoopbackConnection(AssertionError):
@@ -24,6 +44,13 @@ def _off_loopback(address: Any) -> str | None:
     except ValueError:
         loopback = False
     return None if loopback else str(address[0])
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear :data:`SDK_ENV` for the test (a test may set them again with monkeypatch)."""
+    for name in SDK_ENV:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)

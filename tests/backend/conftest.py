@@ -10,8 +10,8 @@
   credentials registry never hands one test's cached credentials to another.
 - ``OpCounter``: counts the OSS requests the emulator answered during a block.
 
-No autouse fixture here touches the network; ``_no_proxy_env`` only clears proxy
-variables so that requests to 127.0.0.1 are never routed elsewhere.
+No autouse fixture here; proxy variables are cleared for every test by the suite-wide
+``_no_proxy_env`` (tests/conftest.py), so requests to 127.0.0.1 are never routed elsewhere.
 """
 
 from __future__ import annotations
@@ -28,15 +28,7 @@ from django_alioss.storage import OSSStorage
 if TYPE_CHECKING:
     from django_alioss.emulator.emulator import Emulator
 
-PROXY_ENV = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-
 StorageFactory = Callable[..., OSSStorage]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from django_alioss.emulator.httpserver import ServiceServer
 from django_alioss.emulator.iam import IAM, Role, Session, User
 from django_alioss.emulator.oss import MAX_OBJECT_SIZE, OSSService
 from django_alioss.emulator.store import MIN_PART_SIZE, MemoryStore, Store
-from tests.emulator.conftest_sts import sts_servers, sts_world  # noqa: F401 - fixtures
 
 REGION = "cn-hangzhou"
 BUCKET = "test-bucket"

@@ -58,6 +58,7 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.mark.slow  # the whole demo, twice, in child processes: deselect with -m "not slow"
 def test_demo_serves_persists_and_stops_cleanly(tmp_path: Path, data_dir: Path) -> None:
     image, notes = png_bytes(), b"django-alioss demo notes\n" * 100
 

@@ -43,6 +43,7 @@ class ECSMetadataService:
     """Instance metadata of one ECS instance with ``role`` attached (or none)."""
 
     name = "ecs"
+    bad_request_code = "BadRequest"  # answers a malformed request (see httpserver)
 
     def __init__(self, iam: IAM, controls: Controls, role: Role | None = None, *,
                  require_token: bool = False) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import socket
 import struct
@@ -29,6 +30,8 @@ from .controls import Controls, Fault, LoggedRequest
 logger = logging.getLogger("django_alioss.emulator")
 
 READ_CHUNK = 1024 * 1024
+LINGER_SECONDS = 1.0  # after refusing a request: how long (and how much) to drain
+LINGER_BYTES = 4 * READ_CHUNK
 
 
 def new_request_id() -> str:
@@ -38,6 +41,21 @@ def new_request_id() -> str:
 
 class ConnectionReset(Exception):
     """Raised inside the server to drop the connection with a TCP reset."""
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def content_length(headers: Message) -> int | None:
+    """The declared body length: 0 when absent, ``None`` when it is not one decimal
+    number (negative, signed, non-numeric, absurdly long or repeated with other values)."""
+    values = {v.strip() for v in headers.get_all("Content-Length") or ()}
+    if not values:
+        return 0
+    if len(values) != 1:
+        return None
+    text = values.pop()
+    return int(text) if _DIGITS.fullmatch(text) else None
 
 
 class BodyReader:
@@ -210,14 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.headers.get("Host"):
                 self.headers["Host"] = rest[:slash] if slash >= 0 else rest
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        body = BodyReader(self.rfile, length, chunked)
+        length = content_length(self.headers)
+        body = BodyReader(self.rfile, length or 0, chunked)
         request = Request(self.command, raw_path, query, self.headers, body, self.client_address)
         service = self.server.service
         admin = self.server.admin
+        if length is None:
+            self._refuse_unframed(request)
+            return
         try:
             if admin is not None and raw_path.startswith(ADMIN_PREFIX):
                 self._send(admin.handle(request), None)
@@ -257,6 +275,38 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not body.exhausted:
             self.close_connection = True
+
+    def _refuse_unframed(self, request: Request) -> None:
+        """400 for a Content-Length that is not a decimal byte count, sent before reading
+        any of the body (its end cannot be known), then the connection is closed."""
+        service = self.server.service
+        code = getattr(service, "bad_request_code", "InvalidArgument")
+        response = service.error_response(
+            request, 400, code, "The Content-Length header must be a non-negative integer.")
+        response.headers.append(("Connection", "close"))
+        self.close_connection = True
+        self.server.controls.log.record(LoggedRequest(
+            time=self.server.controls.clock.now(), service=service.name,
+            operation="BadRequest", method=self.command, path=request.raw_path,
+            status=response.status,
+        ))
+        self._send(response, None)
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close, then read and discard what the client still sends (bounded in bytes
+        and time) so that closing does not reset the connection before it read the answer."""
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            discarded = 0
+            while discarded < LINGER_BYTES and time.monotonic() < deadline:
+                data = self.connection.recv(READ_CHUNK)
+                if not data:
+                    break
+                discarded += len(data)
 
     def _reset(self) -> None:
         self.close_connection = True

@@ -71,6 +71,7 @@ class OIDCIssuer:
     """
 
     name = "oidc"
+    bad_request_code = "invalid_request"  # answers a malformed request (see httpserver)
 
     def __init__(self, controls: Controls, issuer_url: str = "") -> None:
         self.controls = controls

@@ -311,6 +311,7 @@ class OSSService:
     """
 
     name = "oss"
+    bad_request_code = "InvalidArgument"  # answers a malformed request (see httpserver)
 
     def __init__(self, iam: IAM, controls: Controls, store: Store,
                  region: str = "cn-hangzhou") -> None:

@@ -132,6 +132,7 @@ class STSService:
     """
 
     name = "sts"
+    bad_request_code = "InvalidParameter"  # answers a malformed request (see httpserver)
 
     def __init__(self, iam: IAM, controls: Controls,
                  issuers: MutableMapping[str, OIDCIssuer] | None = None) -> None:

@@ -3,6 +3,7 @@
 - ``FakeClock``: a clock the tests move by hand (injected through ``build_provider``).
 - ``FakeSource``: a plain credentials callable counting its calls; it can fail, block
   or hand out short-lived credentials. Used through ``credentials_provider=``.
+- ``exception_chain_text``: everything an exception and its chain would show.
 - ``emulator_module`` / ``emulator``: one :class:`Emulator` per test module; after each
   test its faults, request log and clock offset are reset and the token file rewritten.
 """
@@ -85,6 +86,22 @@ class FakeSource:
                       f"CAISfaketoken{number:08d}padpadpadpadpad", self.clock() + self.lifetime)
 
 
+def exception_chain_text(exc: BaseException) -> str:
+    """``str``, ``repr`` and ``args`` of ``exc`` and of every exception in its
+    ``__cause__``/``__context__`` chain (hidden or not), to search for secrets."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args)]
+        pending += [current.__cause__, current.__context__]
+    return "\n".join(texts)
+
+
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_ENV:
@@ -121,4 +138,4 @@ def rrsa_options(emu: Emulator, **overrides: Any) -> dict[str, Any]:
 
 
 __all__ = ["PROXY_ENV", "FakeClock", "FakeSource", "Issued", "_no_proxy_env", "emulator",
-           "emulator_module", "rrsa_options"]
+           "emulator_module", "exception_chain_text", "rrsa_options"]

@@ -24,9 +24,21 @@ from django_alioss.credentials import (
 from django_alioss.credentials.providers import EXPIRY_SKEW, UNKNOWN_EXPIRY_REFRESH
 
 try:
-    from .conftest_credentials import FakeClock, FakeSource, Issued, _no_proxy_env
+    from .conftest_credentials import (
+        FakeClock,
+        FakeSource,
+        Issued,
+        _no_proxy_env,
+        exception_chain_text,
+    )
 except ImportError:
-    from conftest_credentials import FakeClock, FakeSource, Issued, _no_proxy_env
+    from conftest_credentials import (
+        FakeClock,
+        FakeSource,
+        Issued,
+        _no_proxy_env,
+        exception_chain_text,
+    )
 
 __all__ = ["_no_proxy_env"]
 
@@ -162,6 +174,37 @@ def test_failed_refresh_keeps_last_good_until_expiry_with_backoff(
     warnings = [r for r in caplog.records if r.name == "django_alioss"
                 and r.levelname == "WARNING"]
     assert warnings and all(good.access_key_secret not in r.getMessage() for r in warnings)
+
+
+def test_errors_carry_no_secret_in_their_exception_chain() -> None:
+    """A source's exception may quote secrets (a token in a URL, the keys in use); what
+    we raise describes it, scrubbed, and is not chained to it (not even as the hidden
+    ``__context__``)."""
+    provider, source, clock = fake_provider()
+    leaked_token = "CAISleakedtoken0123456789abcdefXYZ"
+    source.fail = ConnectionError(f"GET https://sts.example/?SecurityToken={leaked_token}")
+    raised = []
+    with pytest.raises(CredentialsUnavailable) as first:  # first use fails
+        provider.get_credentials()
+    raised.append(first.value)
+    with pytest.raises(CredentialsUnavailable) as backing_off:  # within the backoff
+        provider.get_credentials()
+    raised.append(backing_off.value)
+    source.fail = None
+    clock.advance(61)
+    good = provider.snapshot()
+    # The next failure quotes the credentials in use; then they expire.
+    source.fail = RuntimeError(f"rejected {good.access_key_secret} / {good.security_token} "
+                               f"and {leaked_token}")
+    clock.advance(good.expiration - clock() + 1)
+    with pytest.raises(CredentialsUnavailable) as expired:
+        provider.get_credentials()
+    raised.append(expired.value)
+    for exc in raised:
+        assert exc.__cause__ is None and exc.__context__ is None
+        text = exception_chain_text(exc)
+        for secret in (leaked_token, good.access_key_secret, good.security_token):
+            assert secret not in text
 
 
 def test_recovery_after_failures_resets_backoff() -> None:

@@ -24,6 +24,7 @@ from django_alioss.credentials import (
     build_provider,
     ensure_sdk_logging_quiet,
 )
+from django_alioss.options import OPTIONS
 
 try:
     from .conftest_credentials import _no_proxy_env
@@ -173,6 +174,50 @@ def test_role_duration_out_of_range(duration: object, token_file: str) -> None:
 def test_role_duration_in_range(duration: object, token_file: str) -> None:
     info = build({"environ": rrsa_env(token_file), "role_duration": duration}).describe()
     assert info["duration"] == (3600 if duration is None else int(duration))
+
+
+def test_options_are_parsed_by_the_option_table(token_file: str) -> None:
+    # Strings, as settings or the environment give them, parsed by OPTIONS' rules.
+    info = build({"environ": rrsa_env(token_file), "role_duration": "1_800",
+                  "sts_region": "cn-beijing", "sts_vpc_endpoint": "yes",
+                  "connect_timeout": "2.5"}).describe()
+    assert info["duration"] == 1800 and info["sts_endpoint"] == "sts-vpc.cn-beijing.aliyuncs.com"
+    environ = {"ALIBABA_CLOUD_ACCESS_KEY_ID": ENV_AK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ENV_SK}
+    no_fallback = build({"environ": environ, "rrsa_fallback": "off"})
+    with pytest.raises(CredentialsUnavailable) as excinfo:
+        no_fallback.get_credentials()
+    assert "fallback" not in str(excinfo.value)
+    # Missing values take the table's defaults.
+    assert build({"environ": rrsa_env(token_file)}).describe()["duration"] == \
+        OPTIONS["role_duration"].default
+
+
+@pytest.mark.parametrize(("name", "value", "complaint"), [
+    ("role_duration", 899, "must be at least 900"),
+    ("role_duration", 43201, "must be at most 43200"),
+    ("role_duration", "abc", "expected an integer"),
+    ("rrsa_fallback", "maybe", "expected a boolean"),
+    ("sts_vpc_endpoint", "sometimes", "expected a boolean"),
+    ("connect_timeout", 0, "must be at least 0.1"),
+    ("read_timeout", "slow", "expected a number"),
+    ("role_arn", 12, "expected a string"),
+])
+def test_invalid_options_get_the_option_tables_message(
+        name: str, value: object, complaint: str, token_file: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        build({"environ": rrsa_env(token_file), name: value})
+    message = str(excinfo.value)
+    assert f"django-alioss option {name!r}" in message and complaint in message
+    # The same words as the storage's own check of that option.
+    with pytest.raises(ImproperlyConfigured) as direct:
+        OPTIONS[name].parse(value, "the options given to build_provider")
+    assert message == str(direct.value)
+
+
+def test_an_invalid_secret_option_is_not_echoed() -> None:
+    with pytest.raises(ImproperlyConfigured, match="access_key_secret") as excinfo:
+        build({"access_key_id": AK, "access_key_secret": 9876543210})
+    assert "9876543210" not in str(excinfo.value) and "(hidden)" in str(excinfo.value)
 
 
 def test_role_policy_must_be_a_json_object(token_file: str) -> None:

@@ -28,9 +28,21 @@ from django_alioss.emulator.emulator import Emulator, bucket_policy, rrsa_trust_
 from django_alioss.emulator.iam import Session
 
 try:
-    from .conftest_credentials import _no_proxy_env, emulator, emulator_module, rrsa_options
+    from .conftest_credentials import (
+        _no_proxy_env,
+        emulator,
+        emulator_module,
+        exception_chain_text,
+        rrsa_options,
+    )
 except ImportError:
-    from conftest_credentials import _no_proxy_env, emulator, emulator_module, rrsa_options
+    from conftest_credentials import (
+        _no_proxy_env,
+        emulator,
+        emulator_module,
+        exception_chain_text,
+        rrsa_options,
+    )
 
 __all__ = ["_no_proxy_env", "emulator", "emulator_module"]
 
@@ -394,3 +406,29 @@ def test_no_secret_or_token_in_logs_reprs_errors_or_pickles(
     everything = logged + "\n".join(texts)
     for secret in secrets:
         assert secret and secret not in everything
+
+
+def test_sdk_errors_leave_no_token_in_the_exception_chain(emulator: Emulator) -> None:
+    """The SDK's network error quotes the STS URL, OIDC token included; a 500 quotes the
+    answer. Neither may travel with our exception, even as its hidden ``__context__``."""
+    oidc_token = Path(emulator.oidc_token_file).read_text().strip()
+    dead = rrsa(emulator, sts_endpoint=f"http://127.0.0.1:{_closed_port()}", rrsa_fallback=False)
+    raised = []
+    for _ in range(2):  # the failure itself, then the answer within the backoff
+        with pytest.raises(CredentialsUnavailable) as excinfo:
+            dead.get_credentials()
+        raised.append(excinfo.value)
+    provider = rrsa(emulator)
+    good = provider.snapshot()
+    emulator.controls.faults.add("sts", "AssumeRoleWithOIDC", status=500, code="InternalError",
+                                 times=None)
+    emulator.controls.clock.advance(3600)  # expired, and the refresh fails
+    with pytest.raises(CredentialsUnavailable) as expired:
+        provider.get_credentials()
+    raised.append(expired.value)
+    for exc in raised:
+        assert exc.__cause__ is None and exc.__context__ is None
+        text = exception_chain_text(exc)
+        for secret in (oidc_token, *oidc_token.split(".")[1:], good.access_key_secret,
+                       good.security_token):
+            assert secret and secret not in text

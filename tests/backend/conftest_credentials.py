@@ -1,4 +1,7 @@
-"""Helpers and fixtures for the credentials tests (imported by ``test_credentials*.py``).
+"""Helpers and fixtures for the credentials tests.
+
+Registered suite-wide through ``pytest_plugins`` (tests/conftest.py): test modules get
+the fixtures by name and import only the helpers.
 
 - ``FakeClock``: a clock the tests move by hand (injected through ``build_provider``).
 - ``FakeSource``: a plain credentials callable counting its calls; it can fail, block
@@ -19,10 +22,6 @@ import pytest
 
 if TYPE_CHECKING:
     from django_alioss.emulator.emulator import Emulator
-
-# Environment variables requests/Tea would pick up and route 127.0.0.1 through.
-PROXY_ENV = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
-             "DEBUG")
 
 
 class FakeClock:
@@ -102,12 +101,6 @@ def exception_chain_text(exc: BaseException) -> str:
     return "\n".join(texts)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def emulator_module() -> Iterator[Emulator]:
     from django_alioss.emulator.emulator import Emulator
@@ -137,5 +130,5 @@ def rrsa_options(emu: Emulator, **overrides: Any) -> dict[str, Any]:
     return options
 
 
-__all__ = ["PROXY_ENV", "FakeClock", "FakeSource", "Issued", "_no_proxy_env", "emulator",
-           "emulator_module", "exception_chain_text", "rrsa_options"]
+__all__ = ["FakeClock", "FakeSource", "Issued", "emulator", "emulator_module",
+           "exception_chain_text", "rrsa_options"]

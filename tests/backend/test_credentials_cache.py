@@ -22,25 +22,12 @@ from django_alioss.credentials import (
     build_provider,
 )
 from django_alioss.credentials.providers import EXPIRY_SKEW, UNKNOWN_EXPIRY_REFRESH
-
-try:
-    from .conftest_credentials import (
-        FakeClock,
-        FakeSource,
-        Issued,
-        _no_proxy_env,
-        exception_chain_text,
-    )
-except ImportError:
-    from conftest_credentials import (
-        FakeClock,
-        FakeSource,
-        Issued,
-        _no_proxy_env,
-        exception_chain_text,
-    )
-
-__all__ = ["_no_proxy_env"]
+from tests.backend.conftest_credentials import (
+    FakeClock,
+    FakeSource,
+    Issued,
+    exception_chain_text,
+)
 
 
 def fake_provider(lifetime: float = 3600.0) -> tuple[CredentialsProvider, FakeSource, FakeClock]:

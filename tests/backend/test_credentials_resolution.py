@@ -26,13 +26,6 @@ from django_alioss.credentials import (
 )
 from django_alioss.options import OPTIONS
 
-try:
-    from .conftest_credentials import _no_proxy_env
-except ImportError:
-    from conftest_credentials import _no_proxy_env
-
-__all__ = ["_no_proxy_env"]
-
 AK = "LTAI5tResolutionKey0001"
 SK = "resolution-secret-value-1"
 ENV_AK = "LTAI5tEnvironmentKey002"

@@ -26,25 +26,7 @@ from django_alioss.credentials import (
 )
 from django_alioss.emulator.emulator import Emulator, bucket_policy, rrsa_trust_policy
 from django_alioss.emulator.iam import Session
-
-try:
-    from .conftest_credentials import (
-        _no_proxy_env,
-        emulator,
-        emulator_module,
-        exception_chain_text,
-        rrsa_options,
-    )
-except ImportError:
-    from conftest_credentials import (
-        _no_proxy_env,
-        emulator,
-        emulator_module,
-        exception_chain_text,
-        rrsa_options,
-    )
-
-__all__ = ["_no_proxy_env", "emulator", "emulator_module"]
+from tests.backend.conftest_credentials import exception_chain_text, rrsa_options
 
 OIDC = ("sts", "AssumeRoleWithOIDC")
 

@@ -129,6 +129,14 @@ class OIDCIssuer:
         return jwt.encode(dict(claims), key.private_key, algorithm="RS256",
                           headers={"kid": key.kid, **(headers or {})})
 
+    def sign_payload(self, payload: bytes, headers: Mapping[str, Any] | None = None) -> str:
+        """Sign any payload bytes as a JWS with the current key, with no check of the
+        claims (to test how STS answers malformed or wrongly typed tokens)."""
+        with self._lock:
+            key = self._key
+        return jwt.api_jws.encode(payload, key.private_key, algorithm="RS256",
+                                  headers={"kid": key.kid, **(headers or {})})
+
     def mint_token(self, namespace: str = "default", service_account: str = "alioss",
                    audience: Sequence[str] = DEFAULT_AUDIENCE, lifetime: int = 3600,
                    pod_name: str | None = None, now: float | None = None) -> str:

@@ -40,6 +40,7 @@ MAX_DURATION = 43200
 TIMESTAMP_TOLERANCE = 15 * 60
 MAX_FORM_BODY = 1024 * 1024
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
+MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 _SESSION_NAME = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
 
 
@@ -65,6 +66,23 @@ def _require(params: Mapping[str, str], *names: str) -> None:
     for name in names:
         if name not in params:
             raise _missing(name)
+
+
+def _is_time(value: object) -> bool:
+    """A NumericDate STS can work with: a finite number of seconds in years 1970..9999."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 <= value <= MAX_NUMERIC_DATE)
+
+
+def _claims_well_typed(claims: Mapping[str, Any]) -> bool:
+    """iss and sub strings, aud a string or a non-empty list of them, exp (and iat and nbf
+    when present) NumericDates: anything else is an invalid token, never a crash."""
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    return (isinstance(claims.get("iss"), str) and isinstance(claims.get("sub"), str)
+            and bool(audiences) and all(isinstance(a, str) for a in audiences)
+            and _is_time(claims.get("exp"))
+            and all(_is_time(claims[name]) for name in ("iat", "nbf") if name in claims))
 
 
 def _pop_encode(value: str) -> str:
@@ -292,8 +310,7 @@ class STSService:
             "Subject": claims["sub"],
             "ClientIds": ",".join(a for a in audiences if a in provider.client_ids),
             "ExpirationTime": _iso(claims["exp"]),
-            "IssuanceTime": _iso(claims["iat"]) if isinstance(claims.get("iat"), (int, float))
-            else "",
+            "IssuanceTime": _iso(claims["iat"]) if "iat" in claims else "",
             "VerificationInfo": "Success",
         }
         return result
@@ -329,9 +346,8 @@ class STSService:
         if algorithm != "RS256":
             raise fail("Invalid", f"The algorithm {algorithm} that be specified in Jwt header "
                                   "is unknown.")
-        for claim in ("iss", "sub", "aud", "exp"):
-            if claim not in unverified:
-                raise fail("Invalid", "The Jwt content is invalid that cannot be recognized.")
+        if not _claims_well_typed(unverified):
+            raise fail("Invalid", "The Jwt content is invalid that cannot be recognized.")
         if str(unverified["iss"]).rstrip("/") != provider.issuer_url.rstrip("/"):
             raise fail("IssuerNotMatch", "Invalid issuer.")
         claims = self._verified_claims(token, header, provider, fail)
@@ -339,12 +355,7 @@ class STSService:
         if not set(audiences) & set(provider.client_ids):
             raise fail("AudienceNotMatch", "Invalid audience.")
         now = self.controls.clock.now()
-        try:
-            expires = float(claims["exp"])
-            not_before = float(claims.get("nbf", 0))
-        except (TypeError, ValueError) as exc:
-            raise fail("Invalid", "The Jwt content is invalid that cannot be recognized.") \
-                from exc
+        expires, not_before = claims["exp"], claims.get("nbf", 0)
         if now >= expires:
             raise fail("Expired", "This JsonWebToken is expired.")
         if now < not_before:

@@ -206,6 +206,32 @@ def test_token_without_subject_is_invalid(sts_world: StsWorld) -> None:
                      401, "AuthenticationFail.OIDCToken.Invalid")
 
 
+@pytest.mark.parametrize(("claim", "value"), [
+    ("exp", "9999999999"), ("exp", "soon"), ("exp", None), ("exp", True), ("exp", [1]),
+    ("exp", 1e300), ("exp", 10 ** 30), ("exp", float("nan")), ("exp", float("inf")),
+    ("iat", "x"), ("iat", 1e300), ("iat", float("nan")), ("iat", [1]),
+    ("nbf", "x"), ("nbf", float("nan")),
+    ("iss", 123), ("iss", ["x"]), ("sub", 123), ("sub", None),
+    ("aud", 123), ("aud", []), ("aud", {"a": 1}), ("aud", [["sts.aliyuncs.com"]]),
+])
+def test_wrongly_typed_claims_are_an_invalid_token(sts_world: StsWorld, claim: str,
+                                                   value: object) -> None:
+    claims = jwt.decode(sts_world.issuer.mint_token(), options={"verify_signature": False})
+    claims[claim] = value
+    token = sts_world.issuer.sign_payload(json.dumps(claims).encode("utf-8"))
+    assert_sts_error(sts_world.get(sts_world.oidc_params(token)),
+                     401, "AuthenticationFail.OIDCToken.Invalid")
+    assert sts_world.iam.session_count() == 0
+
+
+def test_raw_signed_well_typed_claims_are_accepted(sts_world: StsWorld) -> None:
+    claims = jwt.decode(sts_world.issuer.mint_token(), options={"verify_signature": False})
+    claims["exp"] = float(claims["exp"])  # a NumericDate may carry a fraction
+    token = sts_world.issuer.sign_payload(json.dumps(claims).encode("utf-8"))
+    response = sts_world.get(sts_world.oidc_params(token))
+    assert response.status_code == 200, response.text
+
+
 def test_unregistered_issuer_cannot_be_verified(sts_world: StsWorld) -> None:
     sts_world.sts.issuers.clear()
     assert_sts_error(sts_world.get(sts_world.oidc_params(sts_world.issuer.mint_token())),

@@ -33,12 +33,10 @@ from __future__ import annotations
 from .build import build_provider
 from .errors import CredentialsUnavailable
 from .providers import CredentialsProvider, RefreshingProvider, StaticProvider, UnavailableProvider
-from .resolve import OPTION_NAMES
 from .sdk import ensure_sdk_logging_quiet
 from .snapshot import Snapshot
 
 __all__ = [
-    "OPTION_NAMES",
     "CredentialsProvider",
     "CredentialsUnavailable",
     "RefreshingProvider",

@@ -41,7 +41,7 @@ def build_provider(options: Mapping[str, Any], *, clock: Clock = time.time,
     ``ImproperlyConfigured`` for invalid options; unavailable credentials surface as
     :class:`~.errors.CredentialsUnavailable` at first use, not here.
     """
-    parsed = CredentialOptions.parse(options)
+    parsed = CredentialOptions(options)
     environ = options.get("environ")
     plan = Resolver(parsed, os.environ if environ is None else environ, clock).plan()
     config_id = digest(plan.key)

@@ -35,12 +35,11 @@ import re
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..options import OPTIONS
+from ..options import CREDENTIAL_OPTIONS, OPTIONS, SECRET_OPTIONS, OptionValues
 from ..redaction import mask_key_id
 from .environment import (
     ENV_ACCESS_KEY_ID,
@@ -82,53 +81,39 @@ _SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
 _PARSED_FROM = "the options given to build_provider"
 
 
-@dataclass(frozen=True)
-class CredentialOptions:
-    """The credential options, each parsed by its entry in the option table."""
+class CredentialOptions(OptionValues):
+    """The credential options (:data:`~django_alioss.options.CREDENTIAL_OPTIONS`) as the
+    typed attributes of :class:`~django_alioss.options.OptionValues`, each parsed by its
+    entry in the option table; the other options are not set.
 
-    access_key_id: str | None
-    access_key_secret: str | None = field(repr=False)
-    security_token: str | None = field(repr=False)
-    credentials_provider: Any
-    role_arn: str | None
-    oidc_provider_arn: str | None
-    oidc_token_file: str | None
-    role_session_name: str | None
-    role_duration: int
-    role_policy: str | None
-    sts_endpoint: str | None
-    sts_region: str | None
-    sts_vpc_endpoint: bool | None
-    rrsa_fallback: bool
-    ecs_role_name: str | None
-    connect_timeout: float
-    read_timeout: float
+    ``options`` may hold raw values (settings, the environment, tests) or values the
+    storage already parsed: parsing is idempotent, so each value meets the table's rules
+    once, with the table's error messages. A missing or None value takes the option's
+    default; other keys are ignored. Two values the table's types do not cover are let
+    through for the rule to judge: a ``credentials_provider`` that is an object (a
+    provider, or anything with ``get_credentials``), and a ``role_policy`` given as a
+    mapping (sent as JSON).
+    """
 
-    @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> CredentialOptions:
-        """Parse ``options`` (raw or already parsed: parsing is idempotent) with the option
-        table; a missing or None value takes the option's default. Other keys are ignored.
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        for name in CREDENTIAL_OPTIONS:
+            setattr(self, name, _parse_option(name, options.get(name)))
 
-        Two values the table's types do not cover are let through for the rule to judge:
-        a ``credentials_provider`` that is an object (a provider, or anything with
-        ``get_credentials``), and a ``role_policy`` given as a mapping (sent as JSON).
-        """
-        return cls(**{f.name: _parse_option(f.name, options.get(f.name)) for f in fields(cls)})
+    def __repr__(self) -> str:
+        return f"<CredentialOptions {self.restorable()!r}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("CredentialOptions may hold secrets and are not picklable")
 
     def restorable(self) -> dict[str, Any]:
         """What a pickle may keep: no secret option, no provider instance."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in SECRET_OPTIONS
-                and not isinstance(getattr(self, f.name), CredentialsProvider)}
+        return {name: getattr(self, name) for name in CREDENTIAL_OPTIONS
+                if name not in SECRET_OPTIONS
+                and not isinstance(getattr(self, name), CredentialsProvider)}
 
     def secrets_given(self) -> bool:
         """A secret option holds a real value (not empty, not the ``rrsa`` marker)."""
         return any(not _is_rrsa_marker(getattr(self, name)) for name in SECRET_OPTIONS)
-
-
-#: The options the credentials read (the storage passes these).
-OPTION_NAMES = tuple(f.name for f in fields(CredentialOptions))
-SECRET_OPTIONS = tuple(name for name in OPTION_NAMES if OPTIONS[name].secret)
 
 
 def _parse_option(name: str, value: Any) -> Any:

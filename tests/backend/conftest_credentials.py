@@ -6,7 +6,7 @@ the fixtures by name and import only the helpers.
 - ``FakeClock``: a clock the tests move by hand (injected through ``build_provider``).
 - ``FakeSource``: a plain credentials callable counting its calls; it can fail, block
   or hand out short-lived credentials. Used through ``credentials_provider=``.
-- ``exception_chain_text``: everything an exception and its chain would show.
+- ``assert_unchained_and_clean``: no secret in what we raised, nor in its chain.
 - ``emulator_module`` / ``emulator``: one :class:`Emulator` per test module; after each
   test its faults, request log and clock offset are reset and the token file rewritten.
 """
@@ -85,20 +85,25 @@ class FakeSource:
                       f"CAISfaketoken{number:08d}padpadpadpadpad", self.clock() + self.lifetime)
 
 
-def exception_chain_text(exc: BaseException) -> str:
-    """``str``, ``repr`` and ``args`` of ``exc`` and of every exception in its
-    ``__cause__``/``__context__`` chain (hidden or not), to search for secrets."""
-    texts: list[str] = []
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        texts += [str(current), repr(current), repr(current.args)]
-        pending += [current.__cause__, current.__context__]
-    return "\n".join(texts)
+def assert_unchained_and_clean(raised: list[BaseException], *secrets: str | None) -> None:
+    """Each exception in ``raised`` is not chained (no ``__cause__``, no ``__context__``,
+    hidden or not), and no secret appears in its ``str``/``repr``/``args`` nor in those of
+    anything it links to (so the check holds even if chaining were allowed later)."""
+    for exc in raised:
+        assert exc.__cause__ is None and exc.__context__ is None, repr(exc.__context__)
+        texts: list[str] = []
+        seen: set[int] = set()
+        pending: list[BaseException | None] = [exc]
+        while pending:
+            current = pending.pop()
+            if current is None or id(current) in seen:
+                continue
+            seen.add(id(current))
+            texts += [str(current), repr(current), repr(current.args)]
+            pending += [current.__cause__, current.__context__]
+        everything = "\n".join(texts)
+        for secret in secrets:
+            assert secret and secret not in everything
 
 
 @pytest.fixture(scope="module")
@@ -130,5 +135,12 @@ def rrsa_options(emu: Emulator, **overrides: Any) -> dict[str, Any]:
     return options
 
 
-__all__ = ["FakeClock", "FakeSource", "Issued", "emulator", "emulator_module",
-           "exception_chain_text", "rrsa_options"]
+__all__ = [
+    "FakeClock",
+    "FakeSource",
+    "Issued",
+    "assert_unchained_and_clean",
+    "emulator",
+    "emulator_module",
+    "rrsa_options",
+]

@@ -26,7 +26,7 @@ from tests.backend.conftest_credentials import (
     FakeClock,
     FakeSource,
     Issued,
-    exception_chain_text,
+    assert_unchained_and_clean,
 )
 
 
@@ -187,11 +187,8 @@ def test_errors_carry_no_secret_in_their_exception_chain() -> None:
     with pytest.raises(CredentialsUnavailable) as expired:
         provider.get_credentials()
     raised.append(expired.value)
-    for exc in raised:
-        assert exc.__cause__ is None and exc.__context__ is None
-        text = exception_chain_text(exc)
-        for secret in (leaked_token, good.access_key_secret, good.security_token):
-            assert secret not in text
+    assert_unchained_and_clean(raised, leaked_token, good.access_key_secret,
+                               good.security_token)
 
 
 def test_recovery_after_failures_resets_backoff() -> None:

@@ -4,8 +4,8 @@
 :class:`CredentialsProvider` (no network call). ``provider.get_credentials()`` returns an
 ``oss2.credentials.Credentials``, so ``oss2.ProviderAuthV4(provider)`` can sign with it.
 
-The package, one job per module (data flows down this list; no module imports one
-above it):
+The package, one job per module; each module imports only modules listed before it
+(``tests/backend/test_credentials_resolution.py`` checks it):
 
 - :mod:`.errors`: :class:`CredentialsUnavailable`; scrubbing secrets out of messages.
 - :mod:`.snapshot`: :class:`Snapshot` and the oss2 ``Credentials`` adapter, no secret in

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import socket
@@ -62,7 +63,6 @@ from .providers import (
     RefreshingProvider,
     StaticProvider,
     UnavailableProvider,
-    logger,
 )
 from .registry import digest
 from .snapshot import Snapshot
@@ -74,6 +74,8 @@ from .sources import (
     OIDCSource,
     StsSettings,
 )
+
+logger = logging.getLogger("django_alioss")
 
 SOURCES = ("rrsa", "static", "ram_role_arn", "ecs_ram_role", "default_chain")
 SESSION_NAME_PREFIX = "django-alioss-"

@@ -5,6 +5,7 @@ Every test passes its own ``environ`` so nothing depends on the machine's enviro
 
 from __future__ import annotations
 
+import ast
 import copy
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+import django_alioss.credentials
 from django_alioss.credentials import (
     CredentialsProvider,
     CredentialsUnavailable,
@@ -406,6 +408,33 @@ def test_reprs_hide_secrets() -> None:
              repr(provider.get_credentials()), repr(provider.describe())]
     for text in texts:
         assert SK not in text and "CAISreprtoken0000" not in text and AK not in text
+
+
+# --- the package ---------------------------------------------------------------------------------
+LAYERS = ("errors", "snapshot", "environment", "sdk", "sources", "providers", "registry",
+          "resolve", "build")
+
+
+def test_package_modules_import_only_earlier_layers() -> None:
+    """No import cycle: each module of the package imports only modules before it."""
+    package = Path(django_alioss.credentials.__file__).parent
+    assert sorted(p.stem for p in package.glob("*.py")) == sorted((*LAYERS, "__init__"))
+    for position, name in enumerate(LAYERS):
+        tree = ast.parse((package / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module} if node.module else {a.name for a in node.names}
+        assert imported <= set(LAYERS[:position]), (name, imported - set(LAYERS[:position]))
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_each_module_imports_first_in_a_fresh_interpreter(name: str) -> None:
+    code = f"import django_alioss.credentials.{name}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 # --- the SDK's logging -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 
 from .emulator import DEFAULT_BUCKET, DEFAULT_REGION, Emulator
+from .httpserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 
 DEFAULT_PORT = 9300
 
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"region (default {DEFAULT_REGION})")
     parser.add_argument("--token-lifetime", type=int, default=3600,
                         help="lifetime of the projected OIDC token in seconds (600..43200)")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
+                        help="close a connection idle this many seconds "
+                             f"(default {DEFAULT_IDLE_TIMEOUT:g})")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help="connections served at once per port; more are answered 503 "
+                             f"and closed (default {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--admin", action="store_true",
                         help="serve the HTTP control endpoint under <endpoint>/_emulator/")
     parser.add_argument("--detach", action="store_true",
@@ -92,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator = Emulator(host=args.host, port=args.port, sts_port=args.sts_port,
                             oidc_port=args.oidc_port, bucket=args.bucket, region=args.region,
                             data_dir=args.data_dir, admin=args.admin,
-                            token_lifetime=args.token_lifetime)
+                            token_lifetime=args.token_lifetime,
+                            idle_timeout=args.idle_timeout,
+                            max_connections=args.max_connections)
     except OSError as exc:
         print(f"alioss emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from typing import Any
 from .admin import AdminEndpoint
 from .controls import Controls
 from .ecs import ECSMetadataService
-from .httpserver import ServiceServer
+from .httpserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServiceServer
 from .iam import IAM, Role, User
 from .oidc import OIDCIssuer, ProjectedTokenFile
 from .oss import OSSService
@@ -69,6 +69,9 @@ class Emulator:
     ``data_dir`` keeps objects (and the token file) across restarts; without it objects
     live in memory and the token file in a temporary directory removed at stop.
     ``admin=True`` also serves the HTTP control endpoint under ``<endpoint>/_emulator/``.
+    Every listener closes a connection idle for ``idle_timeout`` seconds (``None``:
+    never) and serves at most ``max_connections`` at once (one more gets 503 and is
+    closed).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, sts_port: int | None = None,
@@ -76,7 +79,9 @@ class Emulator:
                  region: str = DEFAULT_REGION, data_dir: str | Path | None = None,
                  admin: bool = False, namespace: str = "default",
                  service_account: str = "alioss", token_lifetime: int = 3600,
-                 role_max_session_duration: int = 43200) -> None:
+                 role_max_session_duration: int = 43200,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.host = host
         self.region = region
         self.bucket_name = bucket
@@ -103,11 +108,13 @@ class Emulator:
         oidc_port = oidc_port if oidc_port is not None else (port + 2 if port else 0)
         ecs_port = port + 3 if port else 0
         admin_endpoint = AdminEndpoint(self) if admin else None
+        limits: dict[str, Any] = {"idle_timeout": idle_timeout,
+                                  "max_connections": max_connections}
         self._servers = [
-            ServiceServer(self.oss, self.controls, host, port, admin=admin_endpoint),
-            ServiceServer(self.sts, self.controls, host, sts_port),
-            ServiceServer(self.issuer, self.controls, host, oidc_port),
-            ServiceServer(self.ecs, self.controls, host, ecs_port),
+            ServiceServer(self.oss, self.controls, host, port, admin=admin_endpoint, **limits),
+            ServiceServer(self.sts, self.controls, host, sts_port, **limits),
+            ServiceServer(self.issuer, self.controls, host, oidc_port, **limits),
+            ServiceServer(self.ecs, self.controls, host, ecs_port, **limits),
         ]
         self.issuer.issuer_url = self._servers[2].url
         self.sts.issuers[self.issuer.issuer_url] = self.issuer

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ..redaction import redact
@@ -78,9 +78,17 @@ class BodyReader:
     def exhausted(self) -> bool:
         return self._done
 
+    def _rfile_call(self, method: str, size: int) -> bytes:
+        """``rfile.read``/``readline``; a socket error or idle timeout drops the connection."""
+        try:
+            data: bytes = getattr(self._rfile, method)(size)
+        except OSError as exc:  # TimeoutError included: the client went quiet mid-body
+            raise ConnectionReset(f"reading the body failed: {exc!r}") from exc
+        return data
+
     def _read_chunked(self, size: int) -> bytes:
         if self._chunk_left == 0:
-            line = self._rfile.readline(65537)
+            line = self._rfile_call("readline", 65537)
             if not line:
                 raise ConnectionReset("client closed the connection mid-body")
             size_text = line.split(b";", 1)[0].strip()
@@ -90,16 +98,16 @@ class BodyReader:
                 raise ConnectionReset("malformed chunk size") from exc
             if self._chunk_left == 0:
                 # Trailers end with an empty line.
-                while self._rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                while self._rfile_call("readline", 65537) not in (b"\r\n", b"\n", b""):
                     pass
                 self._done = True
                 return b""
-        data = self._rfile.read(min(size, self._chunk_left))
+        data = self._rfile_call("read", min(size, self._chunk_left))
         if not data:
             raise ConnectionReset("client closed the connection mid-body")
         self._chunk_left -= len(data)
         if self._chunk_left == 0:
-            self._rfile.readline(3)
+            self._rfile_call("readline", 3)
         return data
 
     def read(self, size: int = -1) -> bytes:
@@ -112,7 +120,7 @@ class BodyReader:
             data = self._read_chunked(size)
         else:
             assert self._remaining is not None
-            data = self._rfile.read(min(size, self._remaining))
+            data = self._rfile_call("read", min(size, self._remaining))
             if not data:
                 raise ConnectionReset("client closed the connection mid-body")
             self._remaining -= len(data)
@@ -207,6 +215,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     sys_version = ""
     server: ServiceServer
+
+    def setup(self) -> None:
+        # StreamRequestHandler applies ``timeout`` to the socket: a connection that sends
+        # nothing for that long (between requests, mid-headers or mid-body) is closed.
+        self.timeout = self.server.idle_timeout
+        super().setup()
 
     def version_string(self) -> str:
         return self.server_version
@@ -372,20 +386,77 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_MAX_CONNECTIONS = 256
+_TOO_MANY_CONNECTIONS = (b"HTTP/1.1 503 Service Unavailable\r\nServer: AliyunOSS\r\n"
+                         b"Connection: close\r\nContent-Type: text/plain\r\n"
+                         b"Content-Length: 21\r\n\r\nToo many connections\n")
+
+
 class ServiceServer(ThreadingHTTPServer):
-    """Hosts one service on ``host:port`` (port 0 picks a free one) in a daemon thread."""
+    """Hosts one service on ``host:port`` (port 0 picks a free one) in a daemon thread.
+
+    Each connection gets a thread, at most ``max_connections`` at a time: one more is
+    answered 503 and closed at once, without a thread. A connection idle for
+    ``idle_timeout`` seconds (``None``: never) is closed.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
     def __init__(self, service: Service, controls: Controls, host: str = "127.0.0.1",
-                 port: int = 0, admin: AdminHandler | None = None) -> None:
+                 port: int = 0, admin: AdminHandler | None = None, *,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive (or None)")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self.service = service
         self.controls = controls
         self.admin = admin
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self._connections = 0
+        self._connections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
+
+    @property
+    def active_connections(self) -> int:
+        """Connections being served now (each holds a thread)."""
+        with self._connections_lock:
+            return self._connections
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            admitted = self._connections < self.max_connections
+            if admitted:
+                self._connections += 1
+        if not admitted:
+            logger.debug("%s: %d connections open, refusing %s", self.service.name,
+                         self.max_connections, client_address)
+            with contextlib.suppress(OSError):
+                request.setblocking(False)
+                request.send(_TOO_MANY_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release_connection()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release_connection()
+
+    def _release_connection(self) -> None:
+        with self._connections_lock:
+            self._connections -= 1
 
     @property
     def host(self) -> str:

@@ -4,12 +4,17 @@ with raw sockets on 127.0.0.1: framing errors, idle timeouts and the connection 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from django_alioss.emulator import Emulator
+from django_alioss.emulator.controls import Controls
+from django_alioss.emulator.httpserver import ServiceServer
+from django_alioss.emulator.oidc import OIDCIssuer
 
 CLIENT_TIMEOUT = 5.0  # a test fails (instead of hanging) when the server never answers
 
@@ -33,10 +38,14 @@ def _connect(url: str) -> socket.socket:
 
 
 def _read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes (socket.timeout if it never does)."""
+    """Everything the server sends until it closes or resets the connection
+    (socket.timeout if it does neither)."""
     data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
     return data
 
 
@@ -96,3 +105,114 @@ def test_a_valid_content_length_is_still_served(emulator: Emulator) -> None:
         sock.close()
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert b'"keys"' in answer
+
+
+# --- idle connections and the connection cap ------------------------------------------------
+def _issuer_server(**limits: object) -> ServiceServer:
+    """A bare listener (the OIDC issuer: small answers) with the given limits."""
+    controls = Controls()
+    issuer = OIDCIssuer(controls)
+    server = ServiceServer(issuer, controls, "127.0.0.1", 0, **limits)  # type: ignore[arg-type]
+    issuer.issuer_url = server.url
+    server.start()
+    return server
+
+
+def _get_keys(sock: socket.socket) -> bytes:
+    """One keep-alive GET /keys on ``sock``: the status line and headers of the answer."""
+    sock.sendall(b"GET /keys HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before answering"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = CLIENT_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("prelude", [b"", b"GET /keys HTTP/1.1\r\nHost: 1", b"PUT /x HTTP/1.1\r\n"
+                                     b"Content-Length: 10\r\n\r\nabc"],
+                         ids=["silent", "mid-headers", "mid-body"])
+def test_idle_connection_is_closed_after_the_timeout(prelude: bytes) -> None:
+    server = _issuer_server(idle_timeout=0.2)
+    try:
+        sock = _connect(server.url)
+        try:
+            started = time.monotonic()
+            sock.sendall(prelude)
+            assert b"200 OK" not in _read_until_closed(sock)  # closed by the server
+            assert time.monotonic() - started < CLIENT_TIMEOUT / 2
+        finally:
+            sock.close()
+        assert _wait_for(lambda: server.active_connections == 0)
+    finally:
+        server.stop()
+
+
+def test_keep_alive_connection_is_closed_once_idle() -> None:
+    server = _issuer_server(idle_timeout=0.2)
+    try:
+        sock = _connect(server.url)
+        try:
+            assert _get_keys(sock).startswith(b"HTTP/1.1 200 ")
+            assert _get_keys(sock).startswith(b"HTTP/1.1 200 ")  # kept alive between requests
+            assert _read_until_closed(sock) == b""  # then closed once idle
+        finally:
+            sock.close()
+    finally:
+        server.stop()
+
+
+def test_connections_over_the_cap_are_refused_without_a_thread() -> None:
+    server = _issuer_server(idle_timeout=30, max_connections=2)
+    held: list[socket.socket] = []
+    refused: list[socket.socket] = []
+    try:
+        for _ in range(2):
+            held.append(_connect(server.url))
+            assert _get_keys(held[-1]).startswith(b"HTTP/1.1 200 ")  # served, then kept open
+        assert server.active_connections == 2
+        threads = threading.active_count()
+        for _ in range(20):
+            refused.append(_connect(server.url))
+            answer = _read_until_closed(refused[-1])  # answered and closed at once
+            assert answer.startswith(b"HTTP/1.1 503 "), answer
+            assert b"Connection: close" in answer
+        assert threading.active_count() <= threads  # no thread per refused connection
+        assert server.active_connections == 2
+        for sock in held:
+            sock.close()
+        assert _wait_for(lambda: server.active_connections == 0)
+        with _connect(server.url) as again:  # a freed slot serves again
+            assert _get_keys(again).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for sock in held + refused:
+            sock.close()
+        server.stop()
+
+
+def test_emulator_passes_its_limits_to_every_listener() -> None:
+    with Emulator(idle_timeout=0.2, max_connections=3) as emu:
+        for url in (emu.endpoint, emu.sts_endpoint, emu.issuer_url, emu.ecs_metadata_url):
+            with _connect(url) as sock:
+                assert _read_until_closed(sock) == b""  # idle: closed by the server
+
+
+def test_limits_are_validated() -> None:
+    controls = Controls()
+    with pytest.raises(ValueError, match="idle_timeout"):
+        ServiceServer(OIDCIssuer(controls), controls, idle_timeout=0)
+    with pytest.raises(ValueError, match="max_connections"):
+        ServiceServer(OIDCIssuer(controls), controls, max_connections=0)

@@ -134,6 +134,8 @@ class OSSFile(File):
     Text modes use UTF-8.
     """
 
+    file: Any  # always an open stream here, never None
+
     def __init__(self, name: str, mode: str, storage: OSSStorage) -> None:
         if not set(mode) <= set("rwxab+t") or sum(mode.count(c) for c in "rwxa") != 1:
             raise ValueError(f"invalid mode {mode!r}")
@@ -187,7 +189,7 @@ class OSSFile(File):
         return self._spool
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:
         if isinstance(self._raw, ObjectReader):
             return self._raw.size
         if isinstance(self._raw, ObjectWriter):
@@ -202,8 +204,14 @@ class OSSFile(File):
         self._dirty = True
         return self.file.write(data)
 
-    def open(self, mode: str | None = None) -> OSSFile:
-        """Rewind an open file, or reopen a closed one (reading: fetches it anew)."""
+    def open(self, mode: str | None = None, *args: Any, **kwargs: Any) -> OSSFile:
+        """Rewind an open file, or reopen a closed one (reading: fetches it anew).
+
+        Only ``mode`` applies to an object in OSS: other arguments of ``File.open``
+        (buffering, encoding...) raise ``TypeError``.
+        """
+        if args or kwargs:
+            raise TypeError("OSSFile.open() takes only a mode (text is always UTF-8)")
         if not self.closed:
             self.seek(0)
             return self

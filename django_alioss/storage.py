@@ -430,7 +430,9 @@ class OSSStaticStorage(OSSStorage):
 
 
 @deconstructible(path="django_alioss.storage.OSSManifestStaticStorage")
-class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):
+class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):  # type: ignore[misc]
+    # (mypy: HashedFilesMixin.url(name, force) and OSSStorage.url(name, parameters, ...)
+    # differ; Django's url() wins, as in every manifest storage, and calls ours.)
     """``OSSStaticStorage`` with hashed file names and ``staticfiles.json``.
 
     Django's ``ManifestFilesMixin.__init__`` reads the manifest; here that read is
@@ -438,7 +440,7 @@ class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):
     ``url()``), so creating the storage sends nothing over the network.
     """
 
-    _manifest: tuple[dict[str, str], str | None] | None = None
+    _manifest: tuple[dict[str, str], str] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._defer_manifest = True
@@ -452,7 +454,7 @@ class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):
             return _UNLOADED, None
         return super().load_manifest()
 
-    def _loaded_manifest(self) -> tuple[dict[str, str], str | None]:
+    def _loaded_manifest(self) -> tuple[dict[str, str], str]:
         if self._manifest is None:
             self._manifest = self.load_manifest()
         return self._manifest
@@ -466,14 +468,14 @@ class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):
         if value is _UNLOADED:
             self._manifest = None
         else:
-            self._manifest = (value, self._manifest[1] if self._manifest else None)
+            self._manifest = (value, self._manifest[1] if self._manifest else "")
 
     @property
-    def manifest_hash(self) -> str | None:
+    def manifest_hash(self) -> str:
         return self._loaded_manifest()[1]
 
     @manifest_hash.setter
-    def manifest_hash(self, value: str | None) -> None:
+    def manifest_hash(self, value: str) -> None:
         if self._manifest is not None:
             self._manifest = (self._manifest[0], value)
 

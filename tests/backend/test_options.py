@@ -229,3 +229,43 @@ def test_describe_masks_secrets() -> None:
     assert described["access_key_id"] == "LTAI****0000"
     assert "access_key_secret" not in described
     assert "s3cr3t-value-xyz" not in repr(described) + repr(storage)
+
+
+def test_every_option_is_a_typed_attribute() -> None:
+    """``OptionValues`` declares each option of the table, with a type that fits its kind."""
+    import types
+    import typing
+
+    from django_alioss.options import OptionValues
+
+    hints = typing.get_type_hints(OptionValues)
+    assert set(hints) == set(OPTIONS)
+    python_type = {"str": str, "bool": bool, "int": int, "float": float, "dict": dict,
+                   "list": tuple, "provider": str}
+    for name, option in OPTIONS.items():
+        declared = hints[name]
+        members = (typing.get_args(declared)
+                   if typing.get_origin(declared) in (typing.Union, types.UnionType)
+                   else (declared,))
+        allowed = {typing.get_origin(t) or t for t in members}
+        assert python_type[option.kind] in allowed, (name, declared)
+        if option.default is None and not option.required:  # required: checked at init
+            assert type(None) in allowed, f"{name} defaults to None but is not Optional"
+
+
+def test_pickled_secrets_leave_with_their_storage() -> None:
+    """The stash that lets a same-process unpickled copy get its secrets back does not
+    outlive the storage that was pickled."""
+    import gc
+    import pickle
+
+    from django_alioss import storage as storage_module
+
+    storage = OSSStorage(**BASE)
+    token = storage._token
+    copy = pickle.loads(pickle.dumps(storage))
+    assert copy.access_key_secret == BASE["access_key_secret"]
+    assert token in storage_module._PICKLED_SECRETS
+    del storage, copy
+    gc.collect()
+    assert token not in storage_module._PICKLED_SECRETS

@@ -290,11 +290,22 @@ def _decode_key(raw: str) -> tuple[str, str | None]:
         key = unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
         return "", "The object name is not valid UTF-8."
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        return key, f"The object name is longer than {MAX_KEY_BYTES} bytes."
+    return key, _key_error(key)
+
+
+def _key_error(key: str) -> str | None:
+    """Why ``key`` cannot name an object (answered InvalidObjectName), or ``None``."""
+    if not key:
+        return "The object name must not be empty."
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates
+        return "The object name is not valid UTF-8."
+    if size > MAX_KEY_BYTES:
+        return f"The object name is longer than {MAX_KEY_BYTES} bytes."
     if key.startswith(("/", "\\")):
-        return key, "The object name must not start with '/' or '\\'."
-    return key, None
+        return "The object name must not start with '/' or '\\'."
+    return None
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -1085,6 +1096,10 @@ class OSSService:
         if not keys or len(keys) > MAX_DELETE_KEYS or not all(keys):
             raise OSSError(400, "MalformedXML", "The request must name between 1 and "
                            f"{MAX_DELETE_KEYS} objects, each with a Key.")
+        for key in keys:  # every key is checked before any object is touched
+            if error := _key_error(key):
+                raise OSSError(400, "InvalidObjectName", error,
+                               {"BucketName": call.bucket, "Key": _echo(key)})
         for key in keys:
             try:
                 record: ObjectRecord | None = self.store.head_object(call.bucket, key)

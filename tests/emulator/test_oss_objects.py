@@ -443,6 +443,24 @@ def test_batch_delete_quiet_and_errors(oss: OSSEnv, prefix: str) -> None:
     assert exc.value.code == "MalformedXML"
 
 
+@pytest.mark.parametrize("bad", ["x" * 1024, "\u00e9" * 512, "/leading-slash",
+                                 "\\leading-backslash"],
+                         ids=["1024-ascii", "1024-bytes-512-chars", "slash", "backslash"])
+def test_batch_delete_refuses_invalid_keys_and_deletes_nothing(oss: OSSEnv, prefix: str,
+                                                               bad: str) -> None:
+    bucket = oss.bucket()
+    keep = prefix + "keep"
+    bucket.put_object(keep, b"x")
+    longest = prefix + "k" * (1023 - len(prefix))  # 1,023 bytes: still a valid name
+    bucket.put_object(longest, b"y")
+    with pytest.raises(ServerError) as exc:
+        bucket.batch_delete_objects([keep, bad, longest])
+    assert (exc.value.status, exc.value.code) == (400, "InvalidObjectName")
+    assert oss.store.list_keys(BUCKET, prefix) == sorted([keep, longest])
+    assert sorted(bucket.batch_delete_objects([keep, longest]).deleted_keys) == \
+        sorted([keep, longest])
+
+
 def test_invalid_object_names(oss: OSSEnv, prefix: str) -> None:
     bucket = oss.bucket()
     for key in ("x" * 1024, "/leading-slash", "\\leading-backslash"):

@@ -88,9 +88,10 @@ class CredentialOptions(OptionValues):
     typed attributes of :class:`~django_alioss.options.OptionValues`, each parsed by its
     entry in the option table; the other options are not set.
 
-    ``options`` may hold raw values (settings, the environment, tests) or values the
-    storage already parsed: parsing is idempotent, so each value meets the table's rules
-    once, with the table's error messages. A missing or None value takes the option's
+    ``options`` may hold raw values (tests, ``checks``, direct callers) or the values the
+    storage already parsed (parsing them again is idempotent and cheap): either way the
+    rules and the error messages are the table's; nothing here re-validates types or
+    bounds. A missing or None value takes the option's
     default; other keys are ignored. Two values the table's types do not cover are let
     through for the rule to judge: a ``credentials_provider`` that is an object (a
     provider, or anything with ``get_credentials``), and a ``role_policy`` given as a

@@ -58,7 +58,9 @@ def start_demo(data_dir: Path, log_dir: Path, port: int | None = None,
                   cwd=log_dir, log_path=log_dir / f"demo-{port}.log")
     demo = Demo(child, port)
     try:
-        lines = child.read_until(lambda ls: any("Starting development server" in line
+        # The demo's own last line before runserver (Django's banner changes between
+        # versions: 6.1 says "Starting WSGI development server").
+        lines = child.read_until(lambda ls: any(line.startswith("Site: http://")
                                                 for line in ls), timeout=timeout)
         for line in lines:
             if line.startswith("Admin login: admin / "):

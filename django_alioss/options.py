@@ -95,9 +95,32 @@ def _parse_str_tuple(value: Any) -> tuple[str, ...]:
 
 
 def _parse_provider(value: Any) -> Any:
-    if callable(value) and not isinstance(value, str):
+    """A source name or dotted path (str), a callable returning credentials, or a provider
+    object (anything with ``get_credentials()``)."""
+    if isinstance(value, str):
         return value
-    return _parse_str(value)
+    if callable(value) or callable(getattr(value, "get_credentials", None)):
+        return value
+    raise ValueError("expected a source name or dotted path, a callable, or an object with "
+                     "get_credentials()")
+
+
+def _parse_policy(value: Any) -> str:
+    """A session policy: a JSON object as text, or a dict (written as compact JSON)."""
+    if isinstance(value, Mapping):
+        try:
+            return json.dumps(value, separators=(",", ":"))
+        except (TypeError, ValueError):
+            raise ValueError("the dict cannot be written as JSON") from None
+    text = _parse_str(value)
+    if text.strip():
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise ValueError("expected a JSON object; this is not valid JSON") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("expected a JSON object")
+    return text
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -108,6 +131,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "dict": _parse_dict,
     "list": _parse_str_tuple,
     "provider": _parse_provider,
+    "policy": _parse_policy,
 }
 
 
@@ -188,8 +212,8 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
            doc="STS security token to use with a temporary AccessKey pair."),
     Option("credentials_provider", "provider", None,
            doc="Pick the credential source explicitly: `rrsa`, `static`, `ram_role_arn`, "
-               "`ecs_ram_role`, `default_chain`, or a dotted path / callable returning "
-               "credentials."),
+               "`ecs_ram_role`, `default_chain`, a dotted path / callable returning "
+               "credentials, or a provider object with `get_credentials()`."),
     Option("role_arn", "str", None,
            doc="RAM role to assume (RRSA, `ram_role_arn`); default env `ALIBABA_CLOUD_ROLE_ARN`."),
     Option("oidc_provider_arn", "str", None,
@@ -202,8 +226,9 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
                "the pod/host name."),
     Option("role_duration", "int", 3600, minimum=900, maximum=43200,
            doc="Lifetime in seconds of STS credentials requested for a role."),
-    Option("role_policy", "str", None,
-           doc="Inline session policy (JSON) that narrows the role's permissions."),
+    Option("role_policy", "policy", None,
+           doc="Inline session policy that narrows the role's permissions: a JSON object, as "
+               "text or a dict."),
     Option("sts_endpoint", "str", None,
            doc="STS endpoint; `http://` allowed (emulator, private endpoints). Default "
                "`sts[-vpc].<sts_region>.aliyuncs.com` or `sts.aliyuncs.com`."),
@@ -289,7 +314,7 @@ class OptionValues:
     access_key_id: str | None
     access_key_secret: str | None
     security_token: str | None
-    credentials_provider: str | Callable[[], Any] | None
+    credentials_provider: str | Callable[[], Any] | Any | None
     role_arn: str | None
     oidc_provider_arn: str | None
     oidc_token_file: str | None

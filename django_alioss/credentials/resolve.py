@@ -29,7 +29,6 @@ environment. No I/O beyond reading the environment and checking the token file e
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import re
@@ -91,11 +90,7 @@ class CredentialOptions(OptionValues):
     ``options`` may hold raw values (tests, ``checks``, direct callers) or the values the
     storage already parsed (parsing them again is idempotent and cheap): either way the
     rules and the error messages are the table's; nothing here re-validates types or
-    bounds. A missing or None value takes the option's
-    default; other keys are ignored. Two values the table's types do not cover are let
-    through for the rule to judge: a ``credentials_provider`` that is an object (a
-    provider, or anything with ``get_credentials``), and a ``role_policy`` given as a
-    mapping (sent as JSON).
+    bounds. A missing or None value takes the option's default; other keys are ignored.
     """
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -121,18 +116,7 @@ class CredentialOptions(OptionValues):
 
 def _parse_option(name: str, value: Any) -> Any:
     option = OPTIONS[name]
-    if value is None:
-        return option.default
-    if name == "credentials_provider" and not isinstance(value, str):
-        return value
-    if name == "role_policy" and isinstance(value, Mapping):
-        try:
-            value = json.dumps(value, separators=(",", ":"))
-        except (TypeError, ValueError):
-            raise ImproperlyConfigured(
-                f"django-alioss option 'role_policy' from {_PARSED_FROM} cannot be written as "
-                "JSON") from None
-    return option.parse(value, _PARSED_FROM)
+    return option.default if value is None else option.parse(value, _PARSED_FROM)
 
 
 def _text(value: str | None) -> str:
@@ -345,16 +329,8 @@ class Resolver:
         return name
 
     def policy(self) -> str | None:
-        value = self.options.role_policy
-        if not value:
-            return None
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            raise ImproperlyConfigured("role_policy is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise ImproperlyConfigured("role_policy must be a JSON object")
-        return value
+        """The session policy (the option table checked it is a JSON object)."""
+        return self.options.role_policy or None
 
     def sts_endpoint(self) -> str:
         endpoint = _text(self.options.sts_endpoint)

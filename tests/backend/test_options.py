@@ -3,6 +3,8 @@ of every option type, clear errors, and no network while configuring."""
 
 from __future__ import annotations
 
+import json
+
 import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -241,7 +243,7 @@ def test_every_option_is_a_typed_attribute() -> None:
     hints = typing.get_type_hints(OptionValues)
     assert set(hints) == set(OPTIONS)
     python_type = {"str": str, "bool": bool, "int": int, "float": float, "dict": dict,
-                   "list": tuple, "provider": str}
+                   "list": tuple, "provider": str, "policy": str}
     for name, option in OPTIONS.items():
         declared = hints[name]
         members = (typing.get_args(declared)
@@ -269,3 +271,23 @@ def test_pickled_secrets_leave_with_their_storage() -> None:
     del storage, copy
     gc.collect()
     assert token not in storage_module._PICKLED_SECRETS
+
+
+def test_role_policy_and_provider_objects_are_options_like_any_other() -> None:
+    """A dict session policy is written as JSON and a provider object is accepted, at the
+    storage as at ``build_provider``; a policy that is not a JSON object fails at once."""
+
+    class Vault:
+        def get_credentials(self) -> object:
+            return object()
+
+    policy = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject",
+                                             "Resource": "*"}]}
+    storage = OSSStorage(**BASE, role_policy=policy, credentials_provider=Vault())
+    assert json.loads(storage.role_policy) == policy
+    assert isinstance(storage.credentials_provider, Vault)
+    for bad in ("[1, 2]", "{not json", 42):
+        with pytest.raises(ImproperlyConfigured, match="role_policy"):
+            OSSStorage(**BASE, role_policy=bad)
+    with pytest.raises(ImproperlyConfigured, match="credentials_provider"):
+        OSSStorage(**BASE, credentials_provider=42)

@@ -1,4 +1,5 @@
-"""``python -m django_alioss.emulator``: serve OSS, STS and an OIDC issuer locally.
+"""``python -m django_alioss.emulator``: serve OSS, STS, an OIDC issuer and ECS instance
+metadata locally.
 
 The first lines on standard output are shell ``export`` lines (flushed before
 serving); everything else goes to standard error. The process serves until SIGINT or
@@ -26,14 +27,19 @@ DEFAULT_PORT = 9300
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m django_alioss.emulator",
-        description="Local Alibaba Cloud OSS + STS + OIDC issuer emulator for django-alioss.",
+        description="Local Alibaba Cloud OSS + STS + OIDC issuer + ECS instance metadata "
+                    "emulator for django-alioss.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"OSS port (default {DEFAULT_PORT}; 0 picks free ports); "
-                             "STS and the OIDC issuer take the next two unless given")
-    parser.add_argument("--sts-port", type=int, default=None)
-    parser.add_argument("--oidc-port", type=int, default=None)
+                             "STS, the OIDC issuer and the ECS metadata service take the "
+                             "next three unless given")
+    parser.add_argument("--sts-port", type=int, default=None, help="STS port (default --port + 1)")
+    parser.add_argument("--oidc-port", type=int, default=None,
+                        help="OIDC issuer port (default --port + 2)")
+    parser.add_argument("--ecs-port", type=int, default=None,
+                        help="ECS instance metadata port (default --port + 3)")
     parser.add_argument("--data-dir", default=None,
                         help="keep objects and the token file here across restarts "
                              "(default: in memory)")
@@ -97,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         emulator = Emulator(host=args.host, port=args.port, sts_port=args.sts_port,
-                            oidc_port=args.oidc_port, bucket=args.bucket, region=args.region,
+                            oidc_port=args.oidc_port, ecs_port=args.ecs_port,
+                            bucket=args.bucket, region=args.region,
                             data_dir=args.data_dir, admin=args.admin,
                             token_lifetime=args.token_lifetime,
                             idle_timeout=args.idle_timeout,
@@ -116,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator.start()
         sys.stdout.write(emulator.export_lines())
         sys.stdout.flush()
-        print(f"# serving OSS {emulator.endpoint} (bucket {emulator.bucket_name}), "
-              f"STS {emulator.sts_endpoint}, OIDC issuer {emulator.issuer_url}; Ctrl-C stops",
-              file=sys.stderr, flush=True)
+        print(f"# serving {emulator.describe()}; Ctrl-C stops", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass

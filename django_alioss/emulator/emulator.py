@@ -64,8 +64,9 @@ class Emulator:
     """Local OSS + STS + OIDC issuer; use as a context manager or call start()/stop().
 
     With ``port=0`` (the default) every service gets a free port; with a fixed
-    ``port`` the STS and OIDC issuer take ``port + 1`` and ``port + 2`` unless given, and
-    the ECS instance metadata service (the ``worker_role``'s credentials) ``port + 3``.
+    ``port`` the STS, the OIDC issuer and the ECS instance metadata service (the
+    ``worker_role``'s credentials) take ``port + 1``, ``port + 2`` and ``port + 3``
+    unless given.
     ``data_dir`` keeps objects (and the token file) across restarts; without it objects
     live in memory and the token file in a temporary directory removed at stop.
     ``admin=True`` also serves the HTTP control endpoint under ``<endpoint>/_emulator/``.
@@ -75,7 +76,8 @@ class Emulator:
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, sts_port: int | None = None,
-                 oidc_port: int | None = None, bucket: str = DEFAULT_BUCKET,
+                 oidc_port: int | None = None, ecs_port: int | None = None,
+                 bucket: str = DEFAULT_BUCKET,
                  region: str = DEFAULT_REGION, data_dir: str | Path | None = None,
                  admin: bool = False, namespace: str = "default",
                  service_account: str = "alioss", token_lifetime: int = 3600,
@@ -106,7 +108,7 @@ class Emulator:
         self.ecs = ECSMetadataService(self.iam, self.controls)
         sts_port = sts_port if sts_port is not None else (port + 1 if port else 0)
         oidc_port = oidc_port if oidc_port is not None else (port + 2 if port else 0)
-        ecs_port = port + 3 if port else 0
+        ecs_port = ecs_port if ecs_port is not None else (port + 3 if port else 0)
         admin_endpoint = AdminEndpoint(self) if admin else None
         limits: dict[str, Any] = {"idle_timeout": idle_timeout,
                                   "max_connections": max_connections}
@@ -172,8 +174,8 @@ class Emulator:
         self.token_file.write()
         self.token_file.start()
         self._started = True
-        logger.info("emulator serving OSS at %s, STS at %s, OIDC issuer at %s",
-                    self.endpoint, self.sts_endpoint, self.issuer_url)
+        # DEBUG: the CLI prints its own banner, and so do embedders (the demo).
+        logger.debug("emulator serving %s", self.describe())
         return self
 
     def stop(self) -> None:
@@ -246,6 +248,11 @@ class Emulator:
     def oidc_token_file(self) -> str:
         return self.token_file.path
 
+    def describe(self) -> str:
+        """One line naming every listener: the CLI's banner."""
+        return (f"OSS {self.endpoint} (bucket {self.bucket_name}), STS {self.sts_endpoint}, "
+                f"OIDC issuer {self.issuer_url}, ECS metadata {self.ecs_metadata_url}")
+
     def env(self) -> dict[str, str]:
         """The environment a Django process needs to use this emulator (RRSA and static keys)."""
         env = {
@@ -258,6 +265,9 @@ class Emulator:
             "ALIBABA_CLOUD_OIDC_TOKEN_FILE": self.oidc_token_file,
             "ALIBABA_CLOUD_ACCESS_KEY_ID": self.access_key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.access_key_secret,
+            # Not read by django-alioss: where the other two listeners are.
+            "ALIOSS_EMULATOR_OIDC_ISSUER_URL": self.issuer_url,
+            "ALIOSS_EMULATOR_ECS_METADATA_URL": self.ecs_metadata_url,
         }
         if self.admin_url:
             env["ALIOSS_EMULATOR_ADMIN_URL"] = self.admin_url

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from ..redaction import redact
+from ..redaction import mask_key_id, redact
 from .controls import Controls, Fault, LoggedRequest
 
 logger = logging.getLogger("django_alioss.emulator")
@@ -32,6 +32,17 @@ logger = logging.getLogger("django_alioss.emulator")
 READ_CHUNK = 1024 * 1024
 LINGER_SECONDS = 1.0  # after refusing a request: how long (and how much) to drain
 LINGER_BYTES = 4 * READ_CHUNK
+
+
+_KEY_ID_PARAM = re.compile(
+    r"(?P<prefix>(?:OSSAccessKeyId|AccessKeyId|x-oss-credential)(?:=|%3D))(?P<id>[A-Za-z0-9.]+)",
+    re.IGNORECASE)
+
+
+def log_safe(text: str) -> str:
+    """``text`` fit for a log line: secrets, tokens and signatures masked (:func:`redact`),
+    AccessKey ids in query strings shown as :func:`mask_key_id` shows them."""
+    return _KEY_ID_PARAM.sub(lambda m: m["prefix"] + (mask_key_id(m["id"]) or ""), redact(text))
 
 
 def new_request_id() -> str:
@@ -230,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
                           usegmt=True)
 
     def log_message(self, format: str, *args) -> None:
-        logger.debug("%s %s", self.server.service.name, redact(format % args))
+        logger.debug("%s %s", self.server.service.name, log_safe(format % args))
 
     def _dispatch(self) -> None:
         raw_path, _, query = self.path.partition("?")

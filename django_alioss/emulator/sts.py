@@ -24,8 +24,9 @@ from urllib.parse import parse_qsl, quote, quote_plus
 
 import jwt
 
+from ..redaction import mask_key_id
 from .controls import Controls
-from .httpserver import Request, Response, new_request_id
+from .httpserver import Request, Response, log_safe, new_request_id
 from .iam import IAM, OIDCProvider, Role, Session, User, authorize
 from .oidc import OIDCIssuer
 from .policy import PolicyError, as_list, conditions_hold, validate_policy, wildcard_match
@@ -184,7 +185,8 @@ class STSService:
             document = {"RequestId": request_id, **action(request, params)}
             return self._json(200, document, request_id)
         except STSError as exc:
-            logger.info("sts %s: %s %s", request.params.get("Action", "?"), exc.code, exc.message)
+            logger.info("sts %s: %s %s", request.params.get("Action", "?"), exc.code,
+                        log_safe(exc.message))
             return self.error_response(request, exc.status, exc.code, exc.message)
 
     def error_response(self, request: Request, status: int, code: str, message: str) -> Response:
@@ -273,7 +275,7 @@ class STSService:
         expiration = int(self.controls.clock.now()) + duration
         session = self.iam.issue_session(role, session_name, expiration=expiration,
                                          session_policy=policy)
-        logger.info("sts issued %s for %s (expires %s)", session.access_key_id,
+        logger.info("sts issued %s for %s (expires %s)", mask_key_id(session.access_key_id),
                     role.arn, _iso(expiration))
         return {
             "AssumedRoleUser": {

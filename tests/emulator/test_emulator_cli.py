@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import requests
 from alibabacloud_credentials.provider import OIDCRoleArnCredentialsProvider
 
 from django_alioss.emulator import Emulator
+from django_alioss.emulator.__main__ import build_parser
 
 EXPORTED = (
     "ALIOSS_ENDPOINT", "ALIOSS_BUCKET_NAME", "ALIOSS_REGION", "ALIOSS_STS_ENDPOINT",
@@ -229,3 +231,90 @@ def test_cli_idle_timeout_and_connection_cap_options() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
+
+
+LISTENER_EXPORTS = ("ALIOSS_ENDPOINT", "ALIOSS_STS_ENDPOINT", "ALIOSS_EMULATOR_OIDC_ISSUER_URL",
+                    "ALIOSS_EMULATOR_ECS_METADATA_URL")
+
+
+def _read_exports_until(process: subprocess.Popen[str], last: str) -> dict[str, str]:
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    while last not in env:
+        line = process.stdout.readline()
+        assert line.startswith("export "), f"unexpected line {line!r}"
+        name, _, value = line[len("export "):].rstrip("\n").partition("=")
+        env[name] = value
+    return env
+
+
+@pytest.mark.parametrize("runner", ["module", "manage.py"])
+def test_banner_prints_once_and_every_listener_is_printed_and_exported(runner: str) -> None:
+    if runner == "module":
+        command = [sys.executable, "-m", "django_alioss.emulator"]
+    else:
+        command = [sys.executable, "-m", "django", "alioss_emulator", "--settings",
+                   "tests.settings", "--in-memory"]
+    process = subprocess.Popen([*command, "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parents[2])
+    try:
+        env = _read_exports_until(process, "ALIOSS_EMULATOR_ECS_METADATA_URL")
+        urls = [env[name] for name in LISTENER_EXPORTS]
+        assert all(url.startswith("http://127.0.0.1:") for url in urls)
+        assert len(set(urls)) == 4
+        ecs = requests.get(env["ALIOSS_EMULATOR_ECS_METADATA_URL"]
+                           + "/latest/meta-data/ram/security-credentials/", timeout=5)
+        assert (ecs.status_code, ecs.text) == (200, "alioss-worker")
+        keys = requests.get(env["ALIOSS_EMULATOR_OIDC_ISSUER_URL"] + "/keys", timeout=5)
+        assert keys.json()["keys"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert stderr.count(env["ALIOSS_ENDPOINT"]) == 1, stderr  # one banner, not two
+    banner = next(line for line in stderr.splitlines() if env["ALIOSS_ENDPOINT"] in line)
+    for url in urls:
+        assert url in banner
+
+
+def _free_port_block(count: int) -> int:
+    """A port P with P..P+count-1 all free on 127.0.0.1 just now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    pytest.skip("no block of free ports found")
+
+
+def test_fixed_port_puts_sts_oidc_and_ecs_on_the_next_three() -> None:
+    base = _free_port_block(4)
+    with Emulator(port=base) as emu:
+        ports = [int(url.rsplit(":", 1)[1]) for url in
+                 (emu.endpoint, emu.sts_endpoint, emu.issuer_url, emu.ecs_metadata_url)]
+    assert ports == [base, base + 1, base + 2, base + 3]
+
+
+def test_help_and_readme_agree_on_the_ports_after_port() -> None:
+    help_text = " ".join(build_parser().format_help().split())
+    assert "STS, the OIDC issuer and the ECS metadata service take the next three" in help_text
+    for option in ("--sts-port", "--oidc-port", "--ecs-port"):
+        assert option in help_text
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    counts = re.findall(r"take the next (\w+)", readme)
+    assert counts and set(counts) == {"three"}, counts
+    assert "--ecs-port" in readme

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
 from Tea.exceptions import RetryError
 
 from django_alioss.emulator.iam import Session, authorize
+from django_alioss.redaction import mask_key_id
 from tests.emulator.conftest_sts import (
     ALLOW_OSS,
     StsWorld,
@@ -73,6 +75,20 @@ def test_wrong_secret(sts_world: StsWorld) -> None:
     document = _expect_sdk_failure(provider, 400, "SignatureDoesNotMatch")
     assert "GET&%2F&" in document["Message"]
     assert sts_world.iam.session_count() == 0
+
+
+def test_logs_show_access_key_ids_masked(sts_world: StsWorld,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="django_alioss.emulator")
+    alice = sts_world.alice
+    issued = sts_world.ram_credentials(alice).get_credentials().get_access_key_id()
+    bad = sts_world.ram_credentials(alice, access_key_secret="not-the-secret")
+    _expect_sdk_failure(bad, 400, "SignatureDoesNotMatch")  # its message holds the query
+    text = caplog.text
+    assert "sts issued " + mask_key_id(issued) in text
+    for key_id in (issued, alice.access_key_id):
+        assert key_id not in text
+    assert "SignatureDoesNotMatch" in text and mask_key_id(alice.access_key_id) in text
 
 
 def test_unknown_access_key(sts_world: StsWorld) -> None:

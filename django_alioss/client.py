@@ -17,7 +17,10 @@ signed request, security token included).
 
 from __future__ import annotations
 
+import functools
+import http.client
 import logging
+import os
 import re
 import threading
 import time
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import redaction
+from .crc import combine_all, crc64
 from .exceptions import OSSAccessDenied, OSSError, OSSFileExists, OSSFileNotFound
 from .retry import backoff
 
@@ -44,6 +48,12 @@ RETRY_CAP = 5.0
 TOKEN_ERRORS = frozenset({"SecurityTokenExpired", "InvalidSecurityToken"})
 _AUTH_ACTION = re.compile(rb"<AuthAction>([^<]+)</AuthAction>")
 _URL_QUERY = re.compile(r"(https?://[^\s'\"?]+)\?[^\s'\"]*")
+CRC_HEADER = "x-oss-hash-crc64ecma"
+DRAIN_LIMIT = 64 * 1024
+"""An abandoned body with at most this many bytes left is read to its end so that its
+connection can be reused; with more, the connection is closed."""
+UPLOAD_CHUNK = 1024 * 1024
+"""Bytes read from a stream body (and sent) at a time."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,10 @@ def translate(error: Exception, operation: str, key: str = "") -> OSSError:
         detail = _URL_QUERY.sub(r"\1", str(cause))
         return OSSError(redaction.redact(f"{what} failed: network error: {detail}"),
                         status=status, operation=operation, key=key)
+    if status == -3:  # our CRC-64 check (check_crc)
+        detail = str(getattr(error, "body", "")).removeprefix("InconsistentError: ")
+        return OSSError(f"{what} failed: data corrupted in transit: {detail}", status=status,
+                        code="InconsistentError", operation=operation, key=key)
     oss_message = getattr(error, "message", "") or ""
     body = getattr(error, "body", b"") or b""
     match = _AUTH_ACTION.search(body if isinstance(body, bytes) else body.encode())
@@ -130,6 +144,8 @@ class ObjectRange:
     total_size: int
     etag: str
     content_encoding: str
+    crc64: int | None = None
+    """The whole object's CRC-64 as the server reported it (None if it did not)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +224,216 @@ def _server_time(headers: Mapping[str, str]) -> float:
         return time.time()
 
 
+def header_crc(headers: Mapping[str, str]) -> int | None:
+    """The ``x-oss-hash-crc64ecma`` header as a number (None when absent or malformed)."""
+    value = headers.get(CRC_HEADER)
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def check_crc(what: str, ours: int, theirs: int | None, request_id: str = "") -> None:
+    """Raise oss2's InconsistentError (transient: :meth:`OSSClient.call` retries the
+    request when it may) when the server's CRC-64 differs from ours; no server CRC, no
+    check."""
+    if theirs is not None and ours != theirs:
+        import oss2
+
+        raise oss2.exceptions.InconsistentError(
+            f"CRC-64 of {what}: computed {ours}, the server says {theirs}", request_id)
+
+
+@functools.cache
+def _wire_errors() -> tuple[type[BaseException], ...]:
+    """What reading a body raises when its connection fails mid-way."""
+    import urllib3
+
+    return (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError)
+
+
+class _Wire:
+    """The body of one GetObject answer, read as stored.
+
+    urllib3's content decoding is bypassed, and bytes go straight from the socket into
+    the caller's buffer when the HTTP stack exposes its ``http.client`` response (urllib3
+    does), else through urllib3's ``read(decode_content=False)`` and one copy. Counts
+    what is left so that :meth:`release` knows whether the connection can be reused.
+    """
+
+    def __init__(self, result: Any) -> None:
+        self._response = result.resp.response  # requests.Response (stream=True)
+        self._raw = self._response.raw  # urllib3.HTTPResponse
+        fp = getattr(self._raw, "_fp", None)
+        self._fp = fp if isinstance(fp, http.client.HTTPResponse) else None
+        self.left = int(result.content_length or 0)
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._fp is not None:
+            count = self._fp.readinto(buffer)
+        else:
+            data = self._raw.read(len(buffer), decode_content=False)
+            count = len(data)
+            buffer[:count] = data
+        self.left -= count
+        return count
+
+    def read(self, size: int) -> bytes:
+        data = (self._fp.read(size) if self._fp is not None
+                else bytes(self._raw.read(size, decode_content=False)))
+        self.left -= len(data)
+        return data
+
+    def release(self, broken: bool = False) -> None:
+        """Done with this answer. Unless ``broken``, the connection goes back to the pool
+        when at most :data:`DRAIN_LIMIT` bytes are left (read and dropped); otherwise it
+        is closed."""
+        if not broken and self.left <= DRAIN_LIMIT:
+            try:
+                while self.left > 0 and self.read(self.left):
+                    pass
+            except _wire_errors():
+                pass
+            if self.left == 0:
+                self._raw.release_conn()
+                return
+        self._response.close()
+
+
+class ObjectBody:
+    """An open GetObject answer: bytes ``[start, end)`` of one object exactly as stored
+    (a gzipped object stays gzipped), read as they arrive.
+
+    :meth:`readinto` fills the caller's buffer straight from the connection. A
+    connection that fails mid-body (reset, timeout, early end) is resumed from the
+    current position with a conditional ranged GET (``If-Match`` on the ETag), at most
+    ``max_retries`` times in a row without progress; an object replaced meanwhile raises
+    :class:`OSSError` 412 instead of mixing two versions. :meth:`close` releases the
+    connection (reused when the body was read to its end). Not thread-safe. Made by
+    :meth:`OSSClient.open_object`.
+    """
+
+    def __init__(self, client: OSSClient, key: str, wire: _Wire | None, *, start: int,
+                 end: int, total_size: int, etag: str, content_encoding: str,
+                 crc64: int | None) -> None:
+        self._client = client
+        self.key = key
+        self._wire = wire
+        self.start = start
+        self.end = end
+        """Offset after the last byte of this body."""
+        self.total_size = total_size
+        self.etag = etag
+        """The ETag without quotes."""
+        self.content_encoding = content_encoding
+        self.crc64 = crc64
+        """The whole object's CRC-64 as the server reported it (None if it did not)."""
+        self.position = start
+        """Offset of the next byte to be read."""
+        if start == end:
+            self.close()
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.position
+
+    def readinto(self, buffer: Any) -> int:
+        """Read up to ``len(buffer)`` bytes into ``buffer``; 0 only at the end."""
+        view = memoryview(buffer).cast("B")[:self.remaining]
+        failures = 0
+        while view:
+            error = None
+            try:
+                count = self._open_wire().readinto(view)
+            except _wire_errors() as caught:
+                error = caught
+            else:
+                if count:
+                    self._advance(count)
+                    return count
+            failures += 1
+            self._resume(error, failures)  # outside the except block: no chained error
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that remain when negative); fewer only at the end."""
+        wanted = self.remaining if size < 0 else min(size, self.remaining)
+        if wanted <= 0:
+            return b""
+        try:  # straight into one new bytes object: no copy
+            data = self._open_wire().read(wanted)
+        except _wire_errors():
+            data = b""  # nothing delivered: readinto() below resumes from here
+        self._advance(len(data))
+        if len(data) == wanted:
+            return data
+        buffer = bytearray(wanted)
+        buffer[:len(data)] = data
+        filled = len(data)
+        while filled < wanted and (count := self.readinto(memoryview(buffer)[filled:])):
+            filled += count
+        return bytes(buffer[:filled])
+
+    def close(self, broken: bool = False) -> None:
+        """Release the connection (idempotent): reused when little or nothing is left."""
+        if self._wire is not None:
+            wire, self._wire = self._wire, None
+            wire.release(broken)
+
+    def __enter__(self) -> ObjectBody:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open_wire(self) -> _Wire:
+        if self._wire is None:
+            raise ValueError("read from a closed object body")
+        return self._wire
+
+    def _advance(self, count: int) -> None:
+        self.position += count
+        if self.position >= self.end:
+            self.close()
+
+    def _resume(self, error: BaseException | None, failures: int) -> None:
+        """Drop the failed connection, then GET the rest again from :attr:`position`."""
+        self.close(broken=True)
+        what = (_URL_QUERY.sub(r"\1", f"{type(error).__name__}: {error}") if error is not None
+                else "the body ended early")
+        retries = self._client.config.max_retries
+        if failures > retries:
+            raise OSSError(redaction.redact(
+                f"OSS GetObject of {self.key!r} failed: network error at offset "
+                f"{self.position}: {what}"), status=-2, operation="GetObject", key=self.key)
+        delay = backoff(failures, base=RETRY_BASE, cap=RETRY_CAP)
+        logger.warning("OSS GetObject of %r: connection lost at offset %d (%s), resuming "
+                       "(%d/%d) in %.2fs", self.key, self.position, redaction.redact(what),
+                       failures, retries, delay)
+        time.sleep(delay)
+        fresh = self._client.open_object(self.key, self.position, self.end, if_match=self.etag)
+        self._wire, fresh._wire = fresh._wire, None
+
+
+def _read_environment_once(session: Any, url: str) -> None:
+    """Apply the environment to a ``requests`` session once, for the bucket at ``url``.
+
+    A session that trusts the environment reads it on every request (proxy variables
+    and NO_PROXY, ``.netrc``, CA-bundle variables: about 0.1 ms each time). Here the
+    proxies for ``url`` (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, unless
+    ``NO_PROXY`` covers its host) and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` are read
+    now and kept; later changes to the environment apply to clients built after them.
+    ``.netrc`` is never used: OSS requests carry their own signature.
+    """
+    import requests.utils
+
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+
+
 class OSSClient:
     """Thread-safe access to one bucket through oss2, with retries."""
 
@@ -244,15 +470,17 @@ class OSSClient:
             auth = oss2.ProviderAuthV4(self.provider)
         else:
             auth = oss2.ProviderAuth(self.provider)
-        return oss2.Bucket(
+        bucket = oss2.Bucket(
             auth, config.endpoint, config.bucket_name,
             is_cname=config.is_cname,
             session=oss2.Session(pool_size=config.pool_size),
             connect_timeout=(config.connect_timeout, config.read_timeout),
             app_name="django-alioss",
-            enable_crc=True,
+            enable_crc=False,  # checked here with a fast CRC-64 (oss2 builds a table per request)
             region=config.region,
         )
+        _read_environment_once(bucket.session.session, bucket._make_url(bucket.bucket_name, ""))
+        return bucket
 
     def call(self, operation: str, key: str, request: Callable[[oss2.Bucket], T], *,
              idempotent: bool = True, resendable: bool = True,
@@ -302,38 +530,77 @@ class OSSClient:
     # --- objects ---------------------------------------------------------------------------
     def put_object(self, key: str, data: Any, headers: Mapping[str, str], *,
                    rewind: Callable[[], None] | None = None) -> int:
-        """Upload ``data`` (bytes, or a stream with ``rewind``); return how many times the
-        request was sent."""
+        """Upload ``data``; return how many times the request was sent.
+
+        ``data`` is bytes-like, or a stream with a known size (``len()``) read with
+        ``read(n)``, which needs ``rewind`` to be retried. Its CRC-64 is computed while it
+        is sent and checked against the server's (a mismatch is retried like a network
+        error).
+        """
         counter = _Counter()
-        self.call("PutObject", key,
-                  counter.wrap(lambda b: b.put_object(key, data, headers=dict(headers))),
-                  resendable=isinstance(data, (bytes, bytearray)), rewind=rewind)
+        resendable = isinstance(data, (bytes, bytearray, memoryview))
+        if resendable:
+            crc = crc64(data)
+
+        def request(bucket: oss2.Bucket) -> None:
+            body = data if resendable else _StreamBody(data)
+            result = bucket.put_object(key, body, headers=dict(headers))
+            ours = crc if resendable else body.crc
+            check_crc(f"the upload of {key!r}", ours, result.crc, result.request_id)
+
+        self.call("PutObject", key, counter.wrap(request), resendable=resendable, rewind=rewind)
         return counter.count
 
     def read_range(self, key: str, start: int, length: int, *,
                    if_match: str | None = None) -> ObjectRange:
-        """``length`` bytes from ``start`` as stored (a gzipped object stays gzipped).
+        """Up to ``length`` bytes from ``start`` as stored (a gzipped object stays
+        gzipped); none when ``start`` is at or past the end.
 
-        The body is read inside the retry loop, so a connection reset mid-body is
-        retried like any transient failure. With ``if_match`` (an ETag) the read fails
-        with 412 PreconditionFailed once the object has been replaced.
+        A connection reset mid-body is resumed like :meth:`ObjectBody.readinto` does.
+        With ``if_match`` (an ETag) the read fails with 412 PreconditionFailed once the
+        object has been replaced.
+        """
+        with self.open_object(key, start, start + max(length, 1), if_match=if_match) as body:
+            data = body.read(length)
+        return ObjectRange(data=data, start=body.start, total_size=body.total_size,
+                           etag=body.etag, content_encoding=body.content_encoding,
+                           crc64=body.crc64)
+
+    def open_object(self, key: str, start: int = 0, end: int | None = None, *,
+                    if_match: str | None = None) -> ObjectBody:
+        """Open bytes ``[start, end)`` of ``key`` (to its end when ``end`` is None) for
+        reading as they arrive; see :class:`ObjectBody`. Only the headers have been read
+        when this returns; close the body when done.
+
+        The GET is retried like any request; a ``start`` at or past the object's end
+        gives an empty body. With ``if_match`` (an ETag) it fails with 412
+        PreconditionFailed once the object has been replaced.
         """
         headers = {"If-Match": f'"{if_match}"'} if if_match else None
-        end = start + max(length, 1) - 1
+        byte_range = None
+        if start or end is not None:
+            byte_range = (start, None if end is None else max(end, start + 1) - 1)
 
-        def request(bucket: oss2.Bucket) -> ObjectRange:
-            result = bucket.get_object(key, byte_range=(start, end), headers=headers)
-            data = _read_stored_body(result)
-            content_range = result.headers.get("Content-Range", "")
-            if result.status == 206 and "/" in content_range:
-                total = int(content_range.rsplit("/", 1)[1])
-            else:  # 200: the whole object (e.g. an empty one, or a range past its end)
-                total = int(result.content_length)
-                data = data[start:start + length]
-            return ObjectRange(data=data, start=start, total_size=total, etag=result.etag,
-                               content_encoding=result.headers.get("Content-Encoding", ""))
+        def request(bucket: oss2.Bucket) -> ObjectBody:
+            result = bucket.get_object(key, byte_range=byte_range, headers=headers)
+            return self._body(key, result, start, end)
 
         return self.call("GetObject", key, request)
+
+    def _body(self, key: str, result: Any, start: int, end: int | None) -> ObjectBody:
+        wire: _Wire | None = _Wire(result)
+        content_range = result.headers.get("Content-Range", "")
+        if result.status == 206 and "/" in content_range:
+            total = int(content_range.rsplit("/", 1)[1])
+        else:  # 200: the whole object (no range asked, or a range past the end)
+            total = int(result.content_length)
+            if start and wire is not None:  # not the bytes asked for: none are left there
+                wire.release()
+                wire = None
+        stop = total if end is None else min(end, total)
+        return ObjectBody(self, key, wire, start=min(start, stop), end=stop, total_size=total,
+                          etag=result.etag, crc64=header_crc(result.headers),
+                          content_encoding=result.headers.get("Content-Encoding", ""))
 
     def head_object(self, key: str) -> ObjectMeta:
         return self.call("HeadObject", key, lambda b: _meta_from(key, b.head_object(key)))
@@ -378,23 +645,39 @@ class OSSClient:
             lambda b: b.init_multipart_upload(key, headers=dict(headers)).upload_id))
         return UploadStart(upload_id, counter.count)
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadedPart:
-        result = self.call("UploadPart", key,
-                           lambda b: b.upload_part(key, upload_id, number, data))
-        return UploadedPart(number, result.etag, len(data), result.crc)
+    def upload_part(self, key: str, upload_id: str, number: int, data: Any) -> UploadedPart:
+        """Upload one part (bytes-like: it is not copied); its CRC-64 is checked against
+        the server's."""
+        crc = crc64(data)
+
+        def request(bucket: oss2.Bucket) -> Any:
+            result = bucket.upload_part(key, upload_id, number, data)
+            check_crc(f"part {number} of {key!r}", crc, result.crc, result.request_id)
+            return result
+
+        result = self.call("UploadPart", key, request)
+        return UploadedPart(number, result.etag, len(data), crc)
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[UploadedPart],
                            headers: Mapping[str, str] | None = None) -> None:
-        """Complete an upload. Transient failures are retried: if the lost attempt had
+        """Complete an upload; the object's CRC-64 (combined from the parts') is checked
+        against the server's. Transient failures are retried: if the lost attempt had
         completed it, the retry answers NoSuchUpload (the uploader then checks the
         object's write id)."""
         import oss2
 
         infos = [oss2.models.PartInfo(p.number, p.etag, size=p.size, part_crc=p.crc)
                  for p in parts]
-        self.call("CompleteMultipartUpload", key,
-                  lambda b: b.complete_multipart_upload(
-                      key, upload_id, infos, headers=dict(headers) if headers else None))
+        crcs = [(p.crc, p.size) for p in parts if p.crc is not None]
+        expected = combine_all(crcs) if len(crcs) == len(parts) else None
+
+        def request(bucket: oss2.Bucket) -> None:
+            result = bucket.complete_multipart_upload(
+                key, upload_id, infos, headers=dict(headers) if headers else None)
+            if expected is not None:
+                check_crc(f"the object {key!r}", expected, result.crc, result.request_id)
+
+        self.call("CompleteMultipartUpload", key, request)
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         self.call("AbortMultipartUpload", key, lambda b: b.abort_multipart_upload(key, upload_id))
@@ -425,6 +708,29 @@ class OSSClient:
             yield from listing.uploads
 
 
+class _StreamBody:
+    """A stream body for oss2: ``len()`` and iteration in :data:`UPLOAD_CHUNK` pieces (no
+    ``read``: urllib3 would read 16 KiB at a time), computing the CRC-64 of what is sent."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._size = len(stream)
+        self.crc = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        left = self._size
+        while left > 0:
+            chunk = self._stream.read(min(left, UPLOAD_CHUNK))
+            if not chunk:
+                return
+            left -= len(chunk)
+            self.crc = crc64(chunk, self.crc)
+            yield chunk
+
+
 class _Counter:
     """Counts how often a request function runs (each run is one request sent)."""
 
@@ -437,19 +743,3 @@ class _Counter:
             return request(bucket)
         return counted
 
-
-def _read_stored_body(result: Any) -> bytes:
-    """The body of a GetObject answer exactly as stored.
-
-    oss2 reads through requests, which gunzips a body sent with ``Content-Encoding:
-    gzip``: a window of a gzipped object would come back decompressed, with offsets and
-    lengths no longer matching the stored bytes. Read urllib3's raw stream instead. A
-    failure while reading (connection reset mid-body) becomes oss2's network error, so
-    :meth:`OSSClient.call` retries it.
-    """
-    import oss2
-
-    try:
-        return result.resp.response.raw.read(decode_content=False)
-    except Exception as exc:
-        raise oss2.exceptions.RequestError(exc) from None

@@ -1,8 +1,10 @@
-"""File objects for OSS: lazy ranged reads; writes go through the uploader.
+"""File objects for OSS: streamed reads; writes go through the uploader.
 
-- :class:`ObjectReader` reads an object with HTTP Range requests, fetching windows that
-  grow while reading sequentially (64 KiB up to 8 MiB) and start small again after a
-  seek: opening an image to read its dimensions costs one small request.
+- :class:`ObjectReader` reads an object as one stream: a small first window (one
+  ranged GET: opening an image to read its dimensions costs one small request, and a
+  small object is read whole), then ONE GET for the rest, streamed straight into the
+  caller's buffers. Ranged requests happen only after a seek. Whole-object reads are
+  checked against the object's CRC-64.
 - :class:`OSSFile` is the Django ``File`` the storage returns from ``open()``; written
   bytes stream into :class:`~django_alioss.uploads.ObjectWriter` (a file closed before
   its first part fills becomes one PutObject, an empty object if nothing was written).
@@ -17,16 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import File
 
+from .crc import crc64
+from .exceptions import OSSError
 from .uploads import ObjectWriter
 
 if TYPE_CHECKING:
-    from .client import OSSClient
+    from .client import ObjectBody, OSSClient
     from .storage import OSSStorage
 
 KiB = 1024
 MiB = 1024 * KiB
 FIRST_WINDOW = 64 * KiB
-MAX_WINDOW = 8 * MiB
+"""Bytes fetched by the first request (and by the first after a seek)."""
+CHUNK_SIZE = 1 * MiB
+"""``OSSFile.chunks()``'s default chunk size, and the copy size of update modes."""
 
 
 def decompresses(storage: OSSStorage, reader: ObjectReader) -> bool:
@@ -35,13 +41,55 @@ def decompresses(storage: OSSStorage, reader: ObjectReader) -> bool:
     return bool(storage.gzip) and reader.content_encoding.strip().lower() == "gzip"
 
 
-class ObjectReader(io.RawIOBase):
-    """A seekable, read-only view of one object, fetched lazily with Range requests.
+class WholeObjectCrc:
+    """Checks an object read in order from offset 0 against the server's CRC-64.
 
-    Construction fetches the first window, so a missing object raises
-    ``FileNotFoundError`` right away. Later windows are fetched with ``If-Match`` on
-    the first answer's ETag: an object replaced while being read raises ``OSSError``
-    instead of mixing two versions.
+    Bytes are fed with their offsets as they arrive; those extending the prefix read so
+    far count (overlaps are skipped), others (after a seek ahead) are ignored. When the
+    prefix reaches the object's size, a CRC differing from the server's raises
+    :class:`OSSError` (code ``InconsistentError``). Without a server CRC nothing is
+    checked.
+    """
+
+    def __init__(self, key: str, size: int, expected: int | None) -> None:
+        self._key = key
+        self._size = size
+        self._expected = expected
+        self._covered = 0
+        self._crc = 0
+
+    @property
+    def verified(self) -> bool:
+        """Whether every byte was fed and matched the server's CRC."""
+        return self._expected is not None and self._covered == self._size
+
+    def feed(self, offset: int, data: bytes | memoryview) -> None:
+        if self._expected is None or not offset <= self._covered < offset + len(data):
+            return
+        fresh = memoryview(data)[self._covered - offset:]
+        self._crc = crc64(fresh, self._crc)
+        self._covered += len(fresh)
+        if self._covered == self._size and self._crc != self._expected:
+            expected, self._expected = self._expected, None  # reported once
+            raise OSSError(f"OSS GetObject of {self._key!r} failed: data corrupted in transit: "
+                           f"CRC-64 of the object read is {self._crc}, the server says "
+                           f"{expected}", status=-3, code="InconsistentError",
+                           operation="GetObject", key=self._key)
+
+
+class ObjectReader(io.RawIOBase):
+    """A seekable, read-only view of one object, streamed.
+
+    Construction fetches the first :data:`FIRST_WINDOW` bytes (one ranged GET), so a
+    missing object raises ``FileNotFoundError`` right away. Reading on past them opens
+    one GET for the rest of the object, read straight into the caller's buffers by
+    :meth:`readinto` (a connection lost mid-way is resumed from the offset reached, see
+    :class:`~django_alioss.client.ObjectBody`). After a seek out of what was fetched, a
+    read of up to one window fetches a window there (ranged GET), a larger one opens a
+    stream there at once. Every request after the first carries ``If-Match`` on the
+    first answer's ETag: an object replaced while being read raises ``OSSError`` (412)
+    instead of mixing two versions. A read of every byte in order is checked against
+    the object's CRC-64 (see :class:`WholeObjectCrc`).
     """
 
     def __init__(self, client: OSSClient, key: str) -> None:
@@ -49,16 +97,15 @@ class ObjectReader(io.RawIOBase):
         self._client = client
         self._key = key
         self._pos = 0
-        self._window = FIRST_WINDOW
         first = client.read_range(key, 0, FIRST_WINDOW)
         self.etag: str = first.etag
         self.size: int = first.total_size
         self.content_encoding: str = first.content_encoding
         self._buffer = first.data
         self._buffer_start = 0
-
-    def _fetch(self, start: int, length: int) -> bytes:
-        return self._client.read_range(self._key, start, length, if_match=self.etag).data
+        self._body: ObjectBody | None = None
+        self.crc_check = WholeObjectCrc(key, self.size, first.crc64)
+        self.crc_check.feed(0, first.data)
 
     # --- io.RawIOBase -----------------------------------------------------------------
     def readable(self) -> bool:
@@ -85,37 +132,67 @@ class ObjectReader(io.RawIOBase):
         return position
 
     def readinto(self, buffer: Any) -> int:
-        wanted = len(buffer)
-        if wanted == 0 or self._pos >= self.size:
+        view = memoryview(buffer).cast("B")
+        if not view or self._pos >= self.size:
             return 0
+        if not self._buffered(self._pos):
+            body = self._body_at(self._pos, len(view))
+            if body is not None:
+                count = body.readinto(view)
+                self.crc_check.feed(self._pos, view[:count])
+                self._pos += count
+                return count
         offset = self._pos - self._buffer_start
-        if not 0 <= offset < len(self._buffer):
-            sequential = self._pos == self._buffer_start + len(self._buffer)
-            self._window = min(self._window * 2, MAX_WINDOW) if sequential else FIRST_WINDOW
-            length = min(max(wanted, self._window), self.size - self._pos)
-            self._buffer = self._fetch(self._pos, length)
-            self._buffer_start = self._pos
-            offset = 0
-        chunk = memoryview(self._buffer)[offset:offset + wanted]
-        buffer[:len(chunk)] = chunk
-        self._pos += len(chunk)
-        return len(chunk)
+        count = min(len(view), len(self._buffer) - offset)
+        view[:count] = memoryview(self._buffer)[offset:offset + count]
+        self._pos += count
+        return count
 
     def readall(self) -> bytes:
-        """The rest of the object in one request (beyond what is buffered)."""
+        """The rest of the object: one stream read into one ``bytes`` (no copy)."""
         if self._pos >= self.size:
             return b""
         offset = self._pos - self._buffer_start
         if offset >= 0 and self._buffer_start + len(self._buffer) >= self.size:
             data = self._buffer[offset:]
         else:
-            data = self._fetch(self._pos, self.size - self._pos)
+            body = self._body if self._body is not None and self._body.position == self._pos \
+                else self._open_body(self._pos)
+            data = body.read()
+            self.crc_check.feed(self._pos, data)
         self._pos = self.size
         return data
 
     def close(self) -> None:
+        self._close_body()
         self._buffer = b""
         super().close()
+
+    # --- fetching --------------------------------------------------------------------------
+    def _buffered(self, position: int) -> bool:
+        return 0 <= position - self._buffer_start < len(self._buffer)
+
+    def _body_at(self, position: int, wanted: int) -> ObjectBody | None:
+        """The stream to read ``position`` from; None when a window was fetched instead."""
+        if self._body is not None and self._body.position == position:
+            return self._body
+        self._close_body()
+        if position == self._buffer_start + len(self._buffer) or wanted > FIRST_WINDOW:
+            return self._open_body(position)
+        window = self._client.read_range(self._key, position, FIRST_WINDOW, if_match=self.etag)
+        self._buffer, self._buffer_start = window.data, position
+        self.crc_check.feed(position, window.data)
+        return None
+
+    def _open_body(self, position: int) -> ObjectBody:
+        self._close_body()
+        self._body = self._client.open_object(self._key, position, if_match=self.etag)
+        return self._body
+
+    def _close_body(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            body.close()
 
 
 _READ_MODES = {"r", "rb", "rt"}
@@ -135,6 +212,7 @@ class OSSFile(File):
     """
 
     file: Any  # always an open stream here, never None
+    DEFAULT_CHUNK_SIZE = CHUNK_SIZE
 
     def __init__(self, name: str, mode: str, storage: OSSStorage) -> None:
         if not set(mode) <= set("rwxab+t") or sum(mode.count(c) for c in "rwxa") != 1:
@@ -179,7 +257,7 @@ class OSSFile(File):
                 # Written back on close as is, without Content-Encoding: store it decoded.
                 source: Any = (gzip.GzipFile(fileobj=reader, mode="rb")
                                if decompresses(self._storage, reader) else reader)
-                while chunk := source.read(MAX_WINDOW):
+                while chunk := source.read(CHUNK_SIZE):
                     self._spool.write(chunk)
                 reader.close()
                 existed = True

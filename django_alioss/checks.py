@@ -14,6 +14,7 @@ credentials provider is built but never asked for credentials.
 ``django_alioss.E007``  the backend of an alias naming django_alioss cannot be imported
 ``django_alioss.W001``  an ``http://`` endpoint while DEBUG is False
 ``django_alioss.W002``  RRSA selected, its environment incomplete, no static fallback
+``django_alioss.W003``  an OSS static storage, but ``collectstatic`` is not ours
 ======================  ===========================================================
 """
 
@@ -28,11 +29,12 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import get_commands
 
 from .credentials import UnavailableProvider, build_provider
 from .diagnostics import backend_class, build_storage, configured_value, storage_configs
 from .options import OPTIONS, region_from_endpoint
-from .storage import CREDENTIAL_OPTIONS, OSSStorage
+from .storage import CREDENTIAL_OPTIONS, OSSStaticStorage, OSSStorage
 
 MAX_URL_EXPIRE = 7 * 24 * 3600
 CHECK_TAG = "django_alioss"
@@ -186,6 +188,28 @@ def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
+def check_collectstatic(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W003: the ``staticfiles`` storage is an ``OSSStaticStorage``, but ``manage.py
+    collectstatic`` runs another app's command (Django picks the first app in
+    INSTALLED_APPS that has one), so nothing is skipped and nothing runs in parallel."""
+    config = storage_configs().get("staticfiles")
+    try:
+        cls = backend_class(config) if config else None
+    except ImportError:
+        return []  # E007 reports it
+    owner = get_commands().get("collectstatic")
+    if cls is None or not issubclass(cls, OSSStaticStorage) or owner == "django_alioss":
+        return []
+    return [_warning(
+        "W003", "staticfiles",
+        f"{cls.__name__} is the staticfiles storage, but 'manage.py collectstatic' is the "
+        f"command of {owner!r}: every file is re-uploaded on every run, one at a time.",
+        hint="List 'django_alioss' before 'django.contrib.staticfiles' (and any other app "
+             "with a collectstatic command) in INSTALLED_APPS.")]
+
+
 def register() -> None:
-    """Register :func:`check_storages` (tags ``django_alioss`` and ``staticfiles``)."""
+    """Register :func:`check_storages` and :func:`check_collectstatic` (tags
+    ``django_alioss`` and ``staticfiles``)."""
     checks.register(check_storages, CHECK_TAG, checks.Tags.staticfiles)
+    checks.register(check_collectstatic, CHECK_TAG, checks.Tags.staticfiles)

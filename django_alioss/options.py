@@ -264,6 +264,9 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
            doc="Part size for multipart uploads and for files opened for writing."),
     Option("multipart_concurrency", "int", 4, minimum=1, maximum=64,
            doc="Parts uploaded in parallel; also sizes the HTTP connection pool."),
+    Option("collectstatic_concurrency", "int", 16, minimum=1, maximum=32,
+           doc="Files django-alioss's `collectstatic` uploads in parallel (static storages; "
+               "1: one at a time). At most 32, the HTTP connection pool's size."),
     # --- URLs --------------------------------------------------------------------------
     Option("querystring_auth", "bool", True,
            doc="Sign URLs (False: plain URLs for public objects)."),
@@ -336,6 +339,7 @@ class OptionValues:
     multipart_threshold: int
     multipart_chunksize: int
     multipart_concurrency: int
+    collectstatic_concurrency: int
     # URLs
     querystring_auth: bool
     querystring_expire: int

@@ -11,6 +11,7 @@ storage sends nothing over the network; credentials are resolved at first use.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mimetypes
 import pathlib
@@ -51,6 +52,9 @@ from .uploads import FORBID_OVERWRITE, WRITE_ID, Uploader, new_write_id
 from .urls import URLPolicy
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .collect import CollectSession, Progress
     from .credentials import CredentialsProvider
 
 __all__ = ["CREDENTIAL_OPTIONS", "OSSManifestStaticStorage", "OSSStaticStorage", "OSSStorage"]
@@ -424,9 +428,71 @@ class OSSStorage(OptionValues, BaseStorage):
 
 @deconstructible(path="django_alioss.storage.OSSStaticStorage")
 class OSSStaticStorage(OSSStorage):
-    """For ``collectstatic``: plain (unsigned) URLs, so pages can be cached."""
+    """For ``collectstatic``: plain (unsigned) URLs, so pages can be cached.
+
+    During :meth:`collecting` (django-alioss's ``collectstatic``), ``exists``, ``delete``,
+    ``_save`` and ``_open`` are answered by the run's
+    :class:`~django_alioss.collect.CollectSession`: unchanged files cost no request and
+    changed ones upload in parallel. Outside it they behave as in :class:`OSSStorage`.
+    """
 
     querystring_auth = False
+    _collect: CollectSession | None = None
+
+    @contextlib.contextmanager
+    def collecting(self, *, dry_run: bool = False,
+                   progress: Progress | None = None) -> Iterator[CollectSession]:
+        """A ``collectstatic`` run against this storage (one at a time).
+
+        On normal exit the run finishes (uploads waited for, deferred deletes done); on
+        an exception queued uploads are cancelled and nothing is deleted.
+        """
+        from .collect import CollectSession
+
+        if self._collect is not None:
+            raise RuntimeError(f"{self!r} is already collecting")
+        session = CollectSession(self, workers=self.collectstatic_concurrency, dry_run=dry_run,
+                                 progress=progress)
+        self._collect = session
+        try:
+            yield session
+            session.finish()
+        except BaseException:
+            session.abort()
+            raise
+        finally:
+            self._collect = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_collect", None)
+        return state
+
+    def exists(self, name: str) -> bool:
+        if self._collect is not None:
+            return self._collect.exists(name)
+        return super().exists(name)
+
+    def delete(self, name: str) -> None:
+        if self._collect is not None:
+            self._collect.delete(name)
+        else:
+            super().delete(name)
+
+    def _save(self, name: str, content: Any, max_length: int | None = None) -> str:
+        if self._collect is None:
+            return super()._save(name, content, max_length)
+        name = clean_name(name)
+        self._collect.save(name, content, barrier=name == getattr(self, "manifest_name", None))
+        return name
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        if self._collect is not None and mode in ("r", "rb"):
+            local = self._collect.open_local(name)
+            if local is not None:
+                return local
+            self._collect.wait_for(name)
+        return super()._open(name, mode)
 
 
 @deconstructible(path="django_alioss.storage.OSSManifestStaticStorage")
@@ -441,6 +507,15 @@ class OSSManifestStaticStorage(ManifestFilesMixin, OSSStaticStorage):  # type: i
     """
 
     _manifest: tuple[dict[str, str], str] | None = None
+
+    def save_manifest(self) -> None:
+        """Django's, with the paths sorted: the same files give the same bytes, so an
+        unchanged ``staticfiles.json`` is not written again. During a ``collectstatic``
+        run, written only once every other upload succeeded (whatever storage holds it)."""
+        if self._collect is not None:
+            self._collect.flush()
+        self.hashed_files = dict(sorted(self.hashed_files.items()))
+        super().save_manifest()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._defer_manifest = True

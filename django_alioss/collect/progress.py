@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
+TTY_INTERVAL = 0.1
+"""Seconds between redraws of the progress line on a terminal."""
 Writer = Callable[[str, str], None]
 """``write(text, ending)``, as ``OutputWrapper.write(text, ending=...)``."""
 
@@ -42,7 +44,7 @@ class Progress:
         self._interval = interval
         self._clock = clock
         self._started = clock()
-        self._shown = clock()
+        self._shown = -float("inf") if tty else clock()
         self._drawn = False
         self._lock = threading.Lock()
         self.total = 0
@@ -52,6 +54,8 @@ class Progress:
         self.uploaded_bytes = 0
         self.deleted = 0
         self.dry_run = False
+        self._state: dict[str, str] = {}
+        self._uploaded_names: set[str] = set()
 
     def _emit(self, text: str, ending: str = "\n") -> None:
         if self._write is not None:
@@ -59,14 +63,22 @@ class Progress:
 
     # --- counters --------------------------------------------------------------------------
     def decided(self, name: str, *, upload: bool, size: int) -> None:
-        """One write decided: to be uploaded (``size`` bytes) or unchanged."""
+        """A write of ``name`` decided: to be uploaded (``size`` bytes) or unchanged.
+
+        Counters count files, not writes: post-processing saves some files more than once,
+        and a file uploaded once in a run stays counted as uploaded.
+        """
         with self._lock:
-            self.total += 1
-            if upload:
-                self.uploading += 1
+            previous = self._state.get(name)
+            if previous == "upload" or (previous == "unchanged" and not upload):
+                shown = upload  # the same again: only another upload is worth a line
             else:
-                self.unchanged += 1
-        if self.verbosity >= 2:
+                self._state[name] = "upload" if upload else "unchanged"
+                self.total += previous is None
+                self.unchanged += (not upload) - (previous == "unchanged")
+                self.uploading += upload
+                shown = True
+        if shown and self.verbosity >= 2:
             if not upload:
                 self._emit(f"Unchanged '{name}'")
             else:
@@ -74,11 +86,13 @@ class Progress:
                 self._emit(f"{verb} '{name}' ({human_size(size)})")
         self.tick()
 
-    def upload_done(self, size: int) -> None:
-        """One upload finished (any thread)."""
+    def upload_done(self, name: str, size: int) -> None:
+        """An upload of ``name`` finished (any thread)."""
         with self._lock:
-            self.uploaded += 1
             self.uploaded_bytes += size
+            if name not in self._uploaded_names:
+                self._uploaded_names.add(name)
+                self.uploaded += 1
 
     def deleting(self, name: str) -> None:
         with self._lock:
@@ -101,10 +115,11 @@ class Progress:
         if self.verbosity != 1:
             return
         now = self._clock()
-        if self._tty:
+        if self._tty and (final or now - self._shown >= TTY_INTERVAL):
             self._emit("\r" + self.line(), "")
             self._drawn = True
-        elif final or now - self._shown >= self._interval:
+            self._shown = now
+        elif not self._tty and (final or now - self._shown >= self._interval):
             self._emit(self.line())
             self._shown = now
 

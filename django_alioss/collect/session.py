@@ -216,7 +216,7 @@ class CollectSession:
         self.raise_failures()
 
     # --- uploads ------------------------------------------------------------------------------
-    def _upload(self, key: str, body: StoredBody) -> None:
+    def _upload(self, name: str, key: str, body: StoredBody) -> None:
         if body.data is not None:
             stream = io.BytesIO(body.data)
             self.storage.uploader.upload(key, stream, body.size, body.headers,
@@ -225,18 +225,18 @@ class CollectSession:
             assert body.stream is not None
             sized = body.size if "Content-Encoding" not in body.headers else None
             self.storage.uploader.upload(key, body.stream(), sized, body.headers)
-        self.progress.upload_done(body.size)
+        self.progress.upload_done(name, body.size)
 
     def _upload_now(self, name: str, key: str, body: StoredBody) -> None:
         try:
-            self._upload(key, body)
+            self._upload(name, key, body)
         except Exception as error:
             self._fail(name, error)
             self.raise_failures()
 
     def _submit_upload(self, name: str, key: str, body: StoredBody) -> None:
         self._budget.acquire(body.size)
-        future = self._executor.submit(self._upload, key, body)
+        future = self._executor.submit(self._upload, name, key, body)
         with self._lock:
             self._inflight[key] = (name, future)
 

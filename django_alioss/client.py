@@ -434,6 +434,14 @@ def _read_environment_once(session: Any, url: str) -> None:
     session.trust_env = False
 
 
+def _finished(result: Any) -> Any:
+    """``result`` once its answer has been read to the end, so that its connection goes
+    back to the pool: oss2 leaves HEAD answers (which declare the object's size) unread,
+    and the connection is closed when they are garbage-collected."""
+    result.resp.read()
+    return result
+
+
 class OSSClient:
     """Thread-safe access to one bucket through oss2, with retries."""
 
@@ -539,13 +547,12 @@ class OSSClient:
         """
         counter = _Counter()
         resendable = isinstance(data, (bytes, bytearray, memoryview))
-        if resendable:
-            crc = crc64(data)
-
         def request(bucket: oss2.Bucket) -> None:
-            body = data if resendable else _StreamBody(data)
+            body: Any = data
+            if not resendable:  # a small stream goes out as bytes, in one send
+                body = _StreamBody(data) if len(data) > UPLOAD_CHUNK else data.read(len(data))
             result = bucket.put_object(key, body, headers=dict(headers))
-            ours = crc if resendable else body.crc
+            ours = body.crc if isinstance(body, _StreamBody) else crc64(body)
             check_crc(f"the upload of {key!r}", ours, result.crc, result.request_id)
 
         self.call("PutObject", key, counter.wrap(request), resendable=resendable, rewind=rewind)
@@ -603,10 +610,25 @@ class OSSClient:
                           content_encoding=result.headers.get("Content-Encoding", ""))
 
     def head_object(self, key: str) -> ObjectMeta:
-        return self.call("HeadObject", key, lambda b: _meta_from(key, b.head_object(key)))
+        def request(bucket: oss2.Bucket) -> ObjectMeta:
+            return _meta_from(key, _finished(bucket.head_object(key)))
+
+        return self.call("HeadObject", key, request)
 
     def object_exists(self, key: str) -> bool:
-        return self.call("GetObjectMeta", key, lambda b: b.object_exists(key))
+        """GetObjectMeta (HEAD): False on NoSuchKey or a bare 404, else True."""
+        import oss2
+
+        def request(bucket: oss2.Bucket) -> bool:
+            try:
+                _finished(bucket.get_object_meta(key))
+            except oss2.exceptions.NoSuchBucket:
+                raise
+            except (oss2.exceptions.NoSuchKey, oss2.exceptions.NotFound):
+                return False
+            return True
+
+        return self.call("GetObjectMeta", key, request)
 
     def delete_object(self, key: str) -> None:
         self.call("DeleteObject", key, lambda b: b.delete_object(key))

@@ -2,7 +2,9 @@
 
 - :meth:`Uploader.upload` streams a body into one object: one PutObject below
   ``multipart_threshold`` (or when the body turns out smaller than a part), else a
-  parallel multipart upload that keeps at most ``concurrency`` parts in memory.
+  parallel multipart upload. Parts are read into at most ``concurrency`` reused part
+  buffers (:class:`PartBuffers`) and sent from there without a copy, so memory stays
+  within ``concurrency x multipart_chunksize`` plus a read chunk (1 MiB).
 - :meth:`Uploader.open_writer` returns an :class:`ObjectWriter`, a write-only stream
   committed on ``close()`` (``OSSStorage.open(name, "wb")``).
 - Lost answers: each write carries a random write id (:data:`WRITE_ID`); a retried
@@ -16,12 +18,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import mmap
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -47,33 +51,95 @@ def new_write_id() -> str:
     return secrets.token_hex(12)
 
 
-class PartReader:
-    """Cuts a stream into parts of exactly ``size`` bytes (the last one may be shorter).
+READ_CHUNK = 1024 * 1024
+"""Bytes read at a time from a stream that cannot read into a buffer."""
 
-    A text stream's ``read(n)`` returns n characters, which may be more than n bytes
-    once encoded: the surplus is kept for the next part, so parts never grow beyond
-    ``size`` and memory stays bounded.
+
+class PartBuffers:
+    """At most ``count`` reusable part buffers of ``size`` bytes.
+
+    Buffers are anonymous memory maps: pages never written cost no memory, and a closed
+    buffer goes back to the operating system at once (freed ``bytes`` of several MiB
+    may stay in the allocator's heap, fragmenting). :meth:`acquire` blocks while all
+    ``count`` are in use. Thread-safe.
+    """
+
+    def __init__(self, count: int, size: int) -> None:
+        self.size = size
+        self._free: list[mmap.mmap] = []
+        self._made = 0
+        self._count = count
+        self._closed = False
+        self._available = threading.Condition()
+
+    def acquire(self) -> mmap.mmap:
+        with self._available:
+            while not self._free and self._made >= self._count:
+                self._available.wait()
+            if self._free:
+                return self._free.pop()
+            self._made += 1
+        return mmap.mmap(-1, self.size)
+
+    def release(self, buffer: mmap.mmap) -> None:
+        with self._available:
+            if not self._closed:
+                self._free.append(buffer)
+                self._available.notify()
+                return
+        _unmap(buffer)
+
+    def close(self) -> None:
+        """Unmap the idle buffers; those in use are unmapped when released."""
+        with self._available:
+            self._closed = True
+            free, self._free = self._free, []
+        for buffer in free:
+            _unmap(buffer)
+
+
+def _unmap(buffer: mmap.mmap) -> None:
+    # A view still held elsewhere (an HTTP library's reference to a sent body) keeps the
+    # map alive until it goes; closing would raise BufferError then.
+    with contextlib.suppress(BufferError):
+        buffer.close()
+
+
+class PartReader:
+    """Cuts a stream into parts of exactly ``size`` bytes (the last one may be shorter),
+    read straight into part buffers.
+
+    A stream with ``readinto`` fills the buffer directly; otherwise it is read
+    :data:`READ_CHUNK` bytes at a time and copied. A text stream's ``read(n)`` returns n
+    characters, which may be more than n bytes once encoded: the surplus is kept for the
+    next part, so parts never grow beyond ``size``.
     """
 
     def __init__(self, stream: Any, size: int) -> None:
         self._stream = stream
         self._size = size
         self._surplus = b""
+        self._readinto = getattr(stream, "readinto", None)
 
-    def next_part(self) -> bytes:
-        chunks, have = [self._surplus], len(self._surplus)
-        while have < self._size:
-            chunk = self._stream.read(self._size - have)
-            if not chunk:
+    def fill(self, buffer: Any) -> int:
+        """Fill ``buffer`` with the next part; return its length (< size: the last)."""
+        view = memoryview(buffer)[:self._size]
+        filled = min(len(self._surplus), self._size)
+        view[:filled] = self._surplus[:filled]
+        self._surplus = self._surplus[filled:]
+        while filled < self._size:
+            if self._readinto is not None:
+                count = self._readinto(view[filled:]) or 0
+            else:
+                chunk = self._stream.read(min(self._size - filled, READ_CHUNK))
+                count = min(len(chunk), self._size - filled)
+                view[filled:filled + count] = chunk[:count]
+                self._surplus = chunk[count:]
+            if not count:
                 break
-            chunks.append(chunk)
-            have += len(chunk)
-        data = b"".join(chunks)
-        if len(data) <= self._size:  # the usual case: no surplus, no copy
-            self._surplus = b""
-            return data
-        self._surplus = data[self._size:]
-        return data[:self._size]
+            filled += count
+        view.release()
+        return filled
 
 
 class SizedBody:
@@ -116,48 +182,61 @@ class SizedBody:
         return b"".join(chunks)
 
 
-class MultipartUpload:
-    """One multipart upload with at most ``concurrency`` parts in flight.
+@contextlib.contextmanager
+def _view(buffer: Any, length: int) -> Iterator[memoryview]:
+    """``buffer[:length]`` without a copy, released afterwards (if nothing holds it)."""
+    view = memoryview(buffer)[:length]
+    try:
+        yield view
+    finally:
+        with contextlib.suppress(BufferError):
+            view.release()
 
-    A caller that calls :meth:`reserve` before building each part also keeps at most
-    ``concurrency`` parts in memory, the one being built included. Made by
+
+class MultipartUpload:
+    """One multipart upload whose parts are sent from :class:`PartBuffers`.
+
+    A part is filled in a buffer from :meth:`buffer` and queued with :meth:`add_part`;
+    the buffer goes back to the pool once the part is uploaded. So at most
+    ``concurrency`` parts are in memory, in flight or being filled. Made by
     :meth:`Uploader.start_multipart`.
     """
 
-    def __init__(self, client: OSSClient, key: str, upload_id: str, concurrency: int) -> None:
+    def __init__(self, client: OSSClient, key: str, upload_id: str, buffers: PartBuffers,
+                 concurrency: int) -> None:
         self._client = client
         self.key = key
         self.upload_id = upload_id
+        self.buffers = buffers
         self._executor = ThreadPoolExecutor(max_workers=concurrency,
                                             thread_name_prefix="alioss-upload")
-        self._slots = threading.BoundedSemaphore(concurrency)
         self._futures: list[Future[UploadedPart]] = []
         self._finished = False
-        self._reserved = False
 
-    def reserve(self) -> None:
-        """Wait for a free slot and hold it for the next :meth:`add_part` (idempotent)."""
-        if not self._reserved:
-            self._raise_failed()
-            self._slots.acquire()
-            self._reserved = True
+    def buffer(self) -> mmap.mmap:
+        """A free part buffer; blocks while all are in use (a failed part raises first)."""
+        self._raise_failed()
+        return self.buffers.acquire()
 
-    def add_part(self, data: bytes) -> None:
-        """Queue the next part; blocks while ``concurrency`` parts are uploading."""
+    def add_part(self, buffer: mmap.mmap, length: int) -> None:
+        """Queue ``buffer[:length]`` as the next part (uploaded without a copy)."""
         number = len(self._futures) + 1
         if number > MAX_PARTS:
+            self.buffers.release(buffer)
             raise OSSError(f"{self.key!r} needs more than {MAX_PARTS} parts: raise "
                            "multipart_chunksize", operation="UploadPart", key=self.key)
-        self.reserve()
-        self._reserved = False
-        future = self._executor.submit(self._client.upload_part, self.key, self.upload_id,
-                                       number, data)
-        future.add_done_callback(lambda _: self._slots.release())
-        self._futures.append(future)
+        self._futures.append(self._executor.submit(self._upload, number, buffer, length))
+
+    def _upload(self, number: int, buffer: mmap.mmap, length: int) -> UploadedPart:
+        try:
+            with _view(buffer, length) as part:
+                return self._client.upload_part(self.key, self.upload_id, number, part)
+        finally:
+            self.buffers.release(buffer)
 
     def _raise_failed(self) -> None:
         for future in self._futures:
-            if future.done() and (error := future.exception()) is not None:
+            if future.done() and not future.cancelled() and (error := future.exception()):
                 raise error
 
     def complete(self, headers: Mapping[str, str] | None = None) -> None:
@@ -170,6 +249,7 @@ class MultipartUpload:
             raise
         self._finished = True
         self._executor.shutdown(wait=True)
+        self.buffers.close()
 
     def abort(self) -> None:
         """Stop and discard the upload; failures to abort are logged, not raised."""
@@ -179,6 +259,7 @@ class MultipartUpload:
         for future in self._futures:
             future.cancel()
         self._executor.shutdown(wait=True)
+        self.buffers.close()
         try:
             self._client.abort_multipart(self.key, self.upload_id)
         except OSSError as exc:
@@ -209,26 +290,35 @@ class Uploader:
             sized = SizedBody(body, size, rewind)
             self.put(key, sized, headers, rewind=sized.rewind if rewind is not None else None)
             return
+        buffers = PartBuffers(self.concurrency, self.part_size)
         parts = PartReader(body, self.part_size)
         upload: MultipartUpload | None = None
         try:
             while True:
-                if upload is not None:
-                    upload.reserve()  # before reading the part: bounded memory
-                part = parts.next_part()
-                if upload is None and len(part) < self.part_size:
-                    self.put(key, part, headers)
+                buffer = upload.buffer() if upload is not None else buffers.acquire()
+                length = parts.fill(buffer)  # straight into the part buffer
+                if upload is None and length < self.part_size:
+                    try:
+                        with _view(buffer, length) as whole:
+                            self.put(key, whole, headers)
+                    finally:
+                        buffers.release(buffer)
                     return
                 if upload is None:
-                    upload = self.start_multipart(key, headers)
-                if part:
-                    upload.add_part(part)
-                if len(part) < self.part_size:
+                    upload = self.start_multipart(key, headers, buffers)
+                if length:
+                    upload.add_part(buffer, length)
+                else:
+                    buffers.release(buffer)
+                if length < self.part_size:
                     break
         except BaseException:
             if upload is not None:
                 upload.abort()
             raise
+        finally:
+            if upload is None:
+                buffers.close()
         self.complete_multipart(upload, headers)
 
     def put(self, key: str, data: Any, headers: Mapping[str, str],
@@ -242,8 +332,10 @@ class Uploader:
                     and self._written_by(key, headers)):
                 raise
 
-    def start_multipart(self, key: str, headers: Mapping[str, str]) -> MultipartUpload:
-        """Initiate a multipart upload of ``key``.
+    def start_multipart(self, key: str, headers: Mapping[str, str],
+                        buffers: PartBuffers | None = None) -> MultipartUpload:
+        """Initiate a multipart upload of ``key``, its parts sent from ``buffers`` (new
+        ones when None).
 
         InitiateMultipartUpload is retried on transient failures. When it was sent
         more than once, an earlier attempt whose answer was lost may have created an
@@ -262,7 +354,9 @@ class Uploader:
             raise
         if begun.attempts > 1:
             self._abort_strays(key, started, keep=begun.upload_id)
-        return MultipartUpload(self.client, key, begun.upload_id, self.concurrency)
+        return MultipartUpload(self.client, key, begun.upload_id,
+                               buffers or PartBuffers(self.concurrency, self.part_size),
+                               self.concurrency)
 
     def _abort_strays(self, key: str, started: float, keep: str | None) -> None:
         """Abort uploads of ``key`` initiated since ``started`` (monotonic), but ``keep``."""
@@ -310,8 +404,9 @@ class Uploader:
 class ObjectWriter(io.RawIOBase):
     """Write-only stream into one object: multipart once a part fills, else one PUT.
 
-    Closing commits the object. A writer that is garbage-collected without being
-    closed discards what was written (and aborts its multipart upload).
+    Written bytes are copied once, into a part buffer (:class:`PartBuffers`), and sent
+    from there. Closing commits the object. A writer that is garbage-collected without
+    being closed discards what was written (and aborts its multipart upload).
     """
 
     def __init__(self, uploader: Uploader, key: str, headers: Mapping[str, str]) -> None:
@@ -319,7 +414,9 @@ class ObjectWriter(io.RawIOBase):
         self._uploader = uploader
         self._key = key
         self._headers = headers
-        self._buffer = bytearray()
+        self._buffers: PartBuffers | None = None
+        self._buffer: mmap.mmap | None = None
+        self._filled = 0
         self._upload: MultipartUpload | None = None
         self.bytes_written = 0
 
@@ -330,41 +427,64 @@ class ObjectWriter(io.RawIOBase):
         if self.closed:
             raise ValueError("write to a closed file")
         view = memoryview(data).cast("B")
-        self._buffer += view
-        self.bytes_written += len(view)
+        written = len(view)
         part_size = self._uploader.part_size
-        while len(self._buffer) >= part_size:
-            if self._upload is None:
-                self._upload = self._uploader.start_multipart(self._key, self._headers)
-            self._upload.reserve()  # before copying the part out: bounded memory
-            with memoryview(self._buffer) as buffered:  # one copy: straight into the part
-                part = bytes(buffered[:part_size])
-            del self._buffer[:part_size]
-            self._upload.add_part(part)
-        return len(view)
+        while view:
+            buffer = self._current_buffer()
+            take = min(len(view), part_size - self._filled)
+            buffer[self._filled:self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == part_size:
+                if self._upload is None:
+                    self._upload = self._uploader.start_multipart(self._key, self._headers,
+                                                                  self._buffers)
+                self._upload.add_part(buffer, part_size)
+                self._buffer = None
+        self.bytes_written += written
+        return written
+
+    def _current_buffer(self) -> mmap.mmap:
+        if self._buffer is None:
+            if self._buffers is None:
+                self._buffers = PartBuffers(self._uploader.concurrency, self._uploader.part_size)
+            self._buffer = (self._upload.buffer() if self._upload is not None
+                            else self._buffers.acquire())
+            self._filled = 0
+        return self._buffer
 
     def close(self) -> None:
         if self.closed:
             return
         try:
             if self._upload is None:
-                self._uploader.put(self._key, bytes(self._buffer), self._headers)
+                with _view(self._buffer if self._buffer is not None else b"",
+                           self._filled) as whole:
+                    self._uploader.put(self._key, whole, self._headers)
             else:
-                if self._buffer:
-                    self._upload.add_part(bytes(self._buffer))
+                if self._buffer is not None and self._filled:
+                    self._upload.add_part(self._buffer, self._filled)
+                    self._buffer = None
                 self._uploader.complete_multipart(self._upload, self._headers)
         except BaseException:
             self.abort()
             raise
         finally:
-            self._buffer = bytearray()
+            self._drop_buffers()
             super().close()
+
+    def _drop_buffers(self) -> None:
+        if self._buffers is not None:
+            if self._buffer is not None:
+                self._buffers.release(self._buffer)
+            self._buffers.close()
+        self._buffer = None
 
     def abort(self) -> None:
         """Discard everything written; nothing is committed."""
         if self._upload is not None:
             self._upload.abort()
-        self._buffer = bytearray()
+        self._drop_buffers()
         if not self.closed:
             io.RawIOBase.close(self)
 

@@ -34,13 +34,15 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
+    # First: its collectstatic (unchanged files skipped, the rest uploaded in parallel)
+    # replaces Django's, which runs when django.contrib.staticfiles comes first.
+    "django_alioss",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_alioss",
     "gallery",
 ]
 

@@ -25,15 +25,13 @@ SIMPLE_ETAG = re.compile(r"^[0-9A-Fa-f]{32}$")
 
 
 class RemoteIndex:
-    """The objects under ``prefix`` when first asked, and the requests it took."""
+    """The objects under ``prefix`` when first asked."""
 
     def __init__(self, client: OSSClient, prefix: str) -> None:
         self._client = client
         self.prefix = prefix
         self._objects: dict[str, ListedObject] | None = None
         self._lock = threading.Lock()
-        self.requests = 0
-        """Listing pages and HEADs sent."""
 
     def objects(self) -> dict[str, ListedObject]:
         """Key -> listed object, listed on first use (every page)."""
@@ -41,7 +39,6 @@ class RemoteIndex:
             if self._objects is None:
                 objects: dict[str, ListedObject] = {}
                 for page in self._client.iter_list(self.prefix):
-                    self.requests += 1
                     objects.update((o.key, o) for o in page.objects
                                    if not o.key.endswith("/"))
                 self._objects = objects
@@ -63,7 +60,6 @@ class RemoteIndex:
             return True
         if SIMPLE_ETAG.match(listed.etag):
             return False  # the MD5 of other bytes
-        self.requests += 1
         try:
             stored = self._client.head_object(key).metadata.get(CONTENT_MD5)
         except FileNotFoundError:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import io
+import logging
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from django.core.files.storage import Storage
 
     from ..storage import OSSStorage
+
+logger = logging.getLogger("django_alioss")
 
 MiB = 1024 * 1024
 WAIT_TICK = 1.0
@@ -259,8 +262,10 @@ class CollectSession:
             wait([pending[1]])
 
     def _fail(self, name: str, error: BaseException | None) -> None:
+        error = error or RuntimeError("unknown error")
+        logger.error("collectstatic: writing %r to OSS failed: %s", name, error)
         with self._lock:
-            self._failures.append((name, error or RuntimeError("unknown error")))
+            self._failures.append((name, error))
 
     def raise_failures(self) -> None:
         """Raise :class:`CollectFailed` naming the failed files, if any failed."""
@@ -288,16 +293,18 @@ class CollectSession:
         self.raise_failures()
 
     # --- clearing and the end -------------------------------------------------------------------
-    def clear(self) -> None:
-        """Delete every object under the storage's prefix now (``--clear``)."""
+    def clear(self) -> list[str]:
+        """Delete every object under the storage's prefix now (``--clear``); return their
+        names."""
         prefix = self.index.prefix
-        keys = list(self.index.objects())
-        for key in keys:
-            self.progress.deleting(key[len(prefix):])
+        names = {key: key[len(prefix):] for key in self.index.objects()}
+        for name in names.values():
+            self.progress.deleting(name)
         if not self.dry_run:
-            self._delete_keys({key: key[len(prefix):] for key in keys})
-        for key in keys:
+            self._delete_keys(names)
+        for key in names:
             self.index.forget(key)
+        return list(names.values())
 
     def _delete_keys(self, names: dict[str, str]) -> None:
         futures = {self._executor.submit(self.storage.client.delete_object, key): name

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management.base import CommandError
@@ -125,10 +126,14 @@ def test_clear_deletes_what_is_not_collected_and_uploads_everything_again(
     collect(storage)
     storage.save("stale/old.txt", ContentFile(b"from an older deploy"))
     ops.reset()
-    collect(make_static(OSSStaticStorage), clear=True)
+    output = collect(make_static(OSSStaticStorage), clear=True, verbosity=1)
     assert ops.changed() == {"ListObjectsV2": 1, "DeleteObject": ADMIN_FILES + 1,
                              "PutObject": ADMIN_FILES}
     assert not storage.exists("stale/old.txt")
+    assert f"{ADMIN_FILES + 1} deleted" in output  # our summary
+    if django.VERSION >= (6, 0):  # Django's summary counts deletes since 6.0
+        assert f"{ADMIN_FILES + 1} static files deleted, {ADMIN_FILES} static files copied" \
+            in output
 
 
 def test_dry_run_changes_nothing_and_names_what_would_be_copied(

@@ -71,11 +71,15 @@ class Command(collectstatic.Command):
         return result
 
     def clear_dir(self, path: str) -> None:
-        """``--clear``: every object under the storage's location, deleted now."""
+        """``--clear``: every object under the storage's location, deleted now (counted
+        in Django's summary from Django 6.0 on, as Django's own clear_dir does)."""
         if self._session is None:
             super().clear_dir(path)
-        else:
-            self._session.clear()
+            return
+        deleted = self._session.clear()
+        deleted_files = getattr(self, "deleted_files", None)
+        if isinstance(deleted_files, list):
+            deleted_files.extend(deleted)
 
     def copy_file(self, path: str, prefixed_path: str, source_storage: Storage) -> None:
         """Upload ``path`` unless the object already holds the same bytes."""

@@ -189,3 +189,29 @@ def test_content_shorter_than_its_size_fails_fast(make_storage: StorageFactory, 
     with pytest.raises(ValueError, match="ended after 19 bytes"):
         storage.save("short.bin", File(content, name="short.bin"))
     assert not emu.store.exists(emu.bucket_name, f"{storage.location}/short.bin")
+
+
+def test_parts_are_sent_from_at_most_concurrency_reused_buffers(
+        make_storage: StorageFactory, emu, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays within concurrency x chunksize: parts are read into a pool of at most
+    ``concurrency`` buffers, reused, never one buffer per part."""
+    from django_alioss import uploads
+
+    pools: list[uploads.PartBuffers] = []
+
+    class Recorded(uploads.PartBuffers):
+        def __init__(self, count: int, size: int) -> None:
+            super().__init__(count, size)
+            pools.append(self)
+
+    monkeypatch.setattr(uploads, "PartBuffers", Recorded)
+    storage = make_storage(multipart_threshold=256 * KiB, multipart_chunksize=256 * KiB,
+                           multipart_concurrency=2)
+    storage.save("pooled.bin", File(BoundedStream(DATA), name="pooled.bin"))
+    with storage.open("written.bin", "wb") as handle:
+        for start in range(0, len(DATA), 100 * KiB):
+            handle.write(DATA[start:start + 100 * KiB])
+    assert stored(emu, f"{storage.location}/pooled.bin") == DATA
+    assert stored(emu, f"{storage.location}/written.bin") == DATA
+    assert len(pools) == 2  # one pool per upload, 9 parts each
+    assert all(pool._made <= 2 for pool in pools)

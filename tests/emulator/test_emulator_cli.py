@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -238,13 +239,20 @@ LISTENER_EXPORTS = ("ALIOSS_ENDPOINT", "ALIOSS_STS_ENDPOINT", "ALIOSS_EMULATOR_O
 
 
 def _read_exports_until(process: subprocess.Popen[str], last: str) -> dict[str, str]:
+    """The export lines up to the one setting ``last`` (the process is killed, and this
+    fails, if that line does not come within 60 s)."""
     assert process.stdout is not None
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
     env: dict[str, str] = {}
-    while last not in env:
-        line = process.stdout.readline()
-        assert line.startswith("export "), f"unexpected line {line!r}"
-        name, _, value = line[len("export "):].rstrip("\n").partition("=")
-        env[name] = value
+    try:
+        while last not in env:
+            line = process.stdout.readline()
+            assert line.startswith("export "), f"no export of {last}; got {line!r}"
+            name, _, value = line[len("export "):].rstrip("\n").partition("=")
+            env[name] = value
+    finally:
+        watchdog.cancel()
     return env
 
 

@@ -36,7 +36,6 @@ BENCHMARKS = {
     "uploads": "bench_upload",
     "crc": "bench_crc",
     "url": "bench_storage_url",
-    "credentials": "bench_credentials",
 }
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 

@@ -73,8 +73,10 @@ Headers = Mapping[str, str]
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _quote_cached(value: str) -> str:
-    """``quote(value, safe='')`` for values that repeat across calls (AK ids, tokens)."""
+    """``quote(value, safe='')`` for values that repeat across calls (AK ids with their
+    scope, STS tokens of several hundred characters): cached (bounded)."""
     return quote(value, safe="")
 
 

@@ -62,21 +62,31 @@ def test_first_run_uploads_in_parallel_3x_faster_than_sequential(
         assert storage.client.object_exists(storage.object_key(hashed))
 
 
-def test_one_changed_file_writes_it_its_hashed_copy_and_the_manifest(
-        emu: Any, make_static: Callable[..., Any], static_tree: Path,
-        collect: Callable[..., str], ops: Any) -> None:
+def deploy_after(edit: Callable[[], object], emu: Any, make_static: Callable[..., Any],
+                 collect: Callable[..., str], ops: Any
+                 ) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """A first deploy, ``edit()`` of the sources, a second deploy: the manifest's paths
+    before and after, and the names the second deploy wrote (``ops`` counts only it)."""
     storage = make_static()
     collect(storage)
     before = manifest_paths(emu, storage)
-    css = static_tree / "admin" / "css" / "dashboard.css"
-    css.write_text(css.read_text() + "\n/* changed */\n")
+    edit()
     since = emu.controls.log.count("oss", "PutObject")
     ops.reset()
     collect(make_static())
-    after = manifest_paths(emu, storage)
+    return before, manifest_paths(emu, storage), put_keys(emu, since, storage.location)
+
+
+def test_one_changed_file_writes_it_its_hashed_copy_and_the_manifest(
+        emu: Any, make_static: Callable[..., Any], static_tree: Path,
+        collect: Callable[..., str], ops: Any) -> None:
+    css = static_tree / "admin" / "css" / "dashboard.css"
+    before, after, written = deploy_after(
+        lambda: css.write_text(css.read_text() + "\n/* changed */\n"),
+        emu, make_static, collect, ops)
     assert after["admin/css/dashboard.css"] != before["admin/css/dashboard.css"]
-    assert put_keys(emu, since, storage.location) == {
-        "admin/css/dashboard.css", after["admin/css/dashboard.css"], "staticfiles.json"}
+    assert written == {"admin/css/dashboard.css", after["admin/css/dashboard.css"],
+                       "staticfiles.json"}
     assert writes(ops) == {"PutObject": 3}
     assert ops.total() <= 10
 
@@ -84,21 +94,15 @@ def test_one_changed_file_writes_it_its_hashed_copy_and_the_manifest(
 def test_changed_image_rewrites_exactly_the_stylesheets_whose_content_changed(
         emu: Any, make_static: Callable[..., Any], static_tree: Path,
         collect: Callable[..., str], ops: Any) -> None:
-    storage = make_static()
-    collect(storage)
-    before = manifest_paths(emu, storage)
     icon = static_tree / "admin" / "img" / "icon-yes.svg"
-    icon.write_bytes(icon.read_bytes().replace(b"</svg>", b"<!-- v2 --></svg>"))
-    since = emu.controls.log.count("oss", "PutObject")
-    ops.reset()
-    collect(make_static())
-    after = manifest_paths(emu, storage)
+    before, after, written = deploy_after(
+        lambda: icon.write_bytes(icon.read_bytes().replace(b"</svg>", b"<!-- v2 --></svg>")),
+        emu, make_static, collect, ops)
     changed = {hashed for name, hashed in after.items() if before[name] != hashed}
     # The icon's new hashed copy and those of the stylesheets naming it (base.css,
     # widgets.css...): their processed content changed, their sources did not.
     assert len(changed) >= 2 and any(name.endswith(".css") for name in changed)
-    assert put_keys(emu, since, storage.location) == {
-        "admin/img/icon-yes.svg", "staticfiles.json", *changed}
+    assert written == {"admin/img/icon-yes.svg", "staticfiles.json", *changed}
     assert ops["DeleteObject"] == 0
 
 

@@ -487,7 +487,7 @@ class OSSStaticStorage(OSSStorage):
         return name
 
     def _open(self, name: str, mode: str = "rb") -> Any:
-        if self._collect is not None and mode in ("r", "rb"):
+        if self._collect is not None and mode == "rb":
             local = self._collect.open_local(name)
             if local is not None:
                 return local

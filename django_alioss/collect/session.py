@@ -73,15 +73,17 @@ class CollectFailed(CommandError):
 
 
 class _Budget:
-    """Bytes of queued uploads: ``acquire`` waits while ``limit`` would be exceeded."""
+    """Bytes of queued uploads: ``acquire`` waits while ``limit`` would be exceeded (a
+    body larger than ``limit`` waits until nothing else is queued)."""
 
     def __init__(self, limit: int) -> None:
+        self._limit = limit
         self._free = limit
         self._changed = threading.Condition()
 
     def acquire(self, size: int) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: self._free >= size)
+            self._changed.wait_for(lambda: self._free >= min(size, self._limit))
             self._free -= size
 
     def release(self, size: int) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile, File
 
-from django_alioss.collect import CollectFailed, Outcome
+from django_alioss.collect import CollectFailed, CollectSession, Outcome
 from django_alioss.storage import OSSStaticStorage
 from tests.static.helpers import read
 
@@ -107,3 +107,13 @@ def test_outside_a_run_the_storage_talks_to_oss(storage: OSSStaticStorage, ops: 
     storage.delete("a.css")
     assert ops.changed() == {"PutObject": 1, "GetObjectMeta": 1, "DeleteObject": 1}
 
+
+
+def test_bodies_larger_than_the_memory_budget_are_still_uploaded(
+        emu: Any, storage: OSSStaticStorage) -> None:
+    session = CollectSession(storage, workers=4, memory_budget=64)
+    for number in range(5):
+        session.save(f"f{number}.bin", File(io.BytesIO(bytes([number]) * 100), "f.bin"))
+    session.finish()
+    assert [read(emu, storage, f"f{n}.bin") for n in range(5)] == \
+        [bytes([n]) * 100 for n in range(5)]

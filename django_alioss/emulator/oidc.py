@@ -229,7 +229,7 @@ class ProjectedTokenFile:
         self.rotations = 0
         self.token: str | None = None
         self._issued_at: float | None = None
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # refresh_if_due holds it around write()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -266,6 +266,22 @@ class ProjectedTokenFile:
         logger.debug("wrote projected token %s (write #%d)", self.path, self.rotations)
         return token
 
+    def refresh_if_due(self) -> bool:
+        """Rewrite the file if 80% of the token's lifetime has passed on the emulator clock
+        (one step of the background thread; tests call it to rotate deterministically).
+        Returns whether it rewrote the file."""
+        with self._write_lock:
+            due = self.refresh_due_at
+            if due is None or self.issuer.controls.clock.now() < due:
+                return False
+            self.write()
+        return True
+
+    @property
+    def running(self) -> bool:
+        """Whether the background rotation thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Write the file if not yet written and keep it fresh in a daemon thread."""
         if self._thread is not None and self._thread.is_alive():
@@ -286,12 +302,10 @@ class ProjectedTokenFile:
 
     def _run(self) -> None:
         while not self._stop.wait(self.POLL_INTERVAL):
-            due = self.refresh_due_at
-            if due is not None and self.issuer.controls.clock.now() >= due:
-                try:
-                    self.write()
-                except Exception:
-                    logger.exception("rotating projected token %s failed", self.path)
+            try:
+                self.refresh_if_due()
+            except Exception:
+                logger.exception("rotating projected token %s failed", self.path)
 
     def __enter__(self) -> ProjectedTokenFile:
         self.start()

@@ -194,26 +194,35 @@ def test_token_file_rotates_at_80_percent_of_lifetime_on_the_emulator_clock(
         sts_world: StsWorld) -> None:
     token_file = sts_world.token_file(lifetime=1000)
     first = token_file.token
-    token_file.start()
     path = sts_world.tmp_path / "token"
+    clock = sts_world.controls.clock
+    assert token_file.rotations == 1
+    assert token_file.refresh_due_at == _verify(sts_world, first)["iat"] + 800
+    clock.advance(700)
+    assert token_file.refresh_if_due() is False  # 700 s of 1000: not yet
+    assert token_file.rotations == 1 and path.read_text() == first
+    clock.advance(120)  # 820 s of 1000: past the 80% mark
+    assert token_file.refresh_if_due() is True
+    second = path.read_text()
+    assert token_file.rotations == 2
+    assert second != first and second == token_file.token
+    claims = _verify(sts_world, second)
+    assert abs(claims["iat"] - clock.now()) < 5
+    assert token_file.refresh_if_due() is False  # the new token is fresh
+
+
+def test_token_file_thread_rotates_on_the_emulator_clock_until_stopped(
+        sts_world: StsWorld) -> None:
+    token_file = sts_world.token_file(lifetime=1000)
+    token_file.start()
     try:
-        assert token_file.rotations == 1  # start() does not rewrite a fresh file
-        sts_world.controls.clock.advance(700)
-        time.sleep(0.6)
-        assert token_file.rotations == 1 and path.read_text() == first
-        sts_world.controls.clock.advance(120)  # 820 s of 1000: past the 80% mark
-        assert _wait_for(lambda: token_file.rotations == 2, timeout=1.5)
-        second = path.read_text()
-        assert second != first and second == token_file.token
-        claims = _verify(sts_world, second)
-        assert abs(claims["iat"] - sts_world.controls.clock.now()) < 5
-        time.sleep(0.6)
-        assert token_file.rotations == 2  # the new token is fresh: no further rewrite
+        assert token_file.running and token_file.rotations == 1  # a fresh file is kept
+        sts_world.controls.clock.advance(900)
+        assert _wait_for(lambda: token_file.rotations == 2)  # the thread did the step
     finally:
         token_file.stop()
-    sts_world.controls.clock.advance(5000)
-    time.sleep(0.5)
-    assert token_file.rotations == 2  # stopped: no more rotations
+    assert not token_file.running  # joined: nothing rotates the file any more
+    assert token_file.rotations == 2
 
 
 def test_token_file_start_writes_when_missing(sts_world: StsWorld) -> None:

@@ -2,7 +2,7 @@
 
 Both stores implement one interface, :class:`Store`. The OSS service streams request
 bodies into a :class:`BlobWriter` (MD5 and CRC-64 computed on the fly), then commits
-the written blob under a key; reads stream 1 MiB chunks from an :class:`ObjectReader`.
+the written blob under a key; reads stream 1 MiB chunks from a :class:`BlobReader`.
 
 Tests can use a store directly to arrange or assert what is really in a bucket::
 
@@ -250,7 +250,7 @@ class BlobWriter(ABC):
     def discard(self) -> None: ...
 
 
-class ObjectReader(ABC):
+class BlobReader(ABC):
     """An open object body: stream byte ranges of it, then close it.
 
     Opening happens under the store's lock, so a concurrent delete or overwrite never
@@ -274,7 +274,7 @@ class ObjectReader(ABC):
         finally:
             self.close()
 
-    def __enter__(self) -> ObjectReader:
+    def __enter__(self) -> BlobReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -369,7 +369,7 @@ class Store(ABC):
         """A writer for a new body; hand its ``finish()`` result to a commit method."""
 
     @abstractmethod
-    def _open(self, blob: Blob) -> ObjectReader: ...
+    def _open(self, blob: Blob) -> BlobReader: ...
 
     @abstractmethod
     def _release(self, blob: Blob) -> None: ...
@@ -378,7 +378,7 @@ class Store(ABC):
     def _duplicate(self, blob: Blob) -> Blob: ...
 
     @abstractmethod
-    def _concat(self, readers: list[ObjectReader]) -> Blob: ...
+    def _concat(self, readers: list[BlobReader]) -> Blob: ...
 
     def _transaction(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
@@ -527,7 +527,7 @@ class Store(ABC):
             except KeyError:
                 raise NoSuchKey(key) from None
 
-    def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, ObjectReader]:
+    def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, BlobReader]:
         """The object's metadata and an open reader of its body (close it when done)."""
         with self._lock:
             try:
@@ -812,7 +812,7 @@ class _MemoryWriter(BlobWriter):
         self._chunks = []
 
 
-class _MemoryReader(ObjectReader):
+class _MemoryReader(BlobReader):
     def __init__(self, blob: _MemoryBlob) -> None:
         super().__init__(blob.size)
         self._blob = blob
@@ -843,7 +843,7 @@ class MemoryStore(Store):
     def new_writer(self) -> BlobWriter:
         return _MemoryWriter()
 
-    def _open(self, blob: Blob) -> ObjectReader:
+    def _open(self, blob: Blob) -> BlobReader:
         assert isinstance(blob, _MemoryBlob)
         return _MemoryReader(blob)
 
@@ -853,7 +853,7 @@ class MemoryStore(Store):
     def _duplicate(self, blob: Blob) -> Blob:
         return blob  # immutable: sharing is safe
 
-    def _concat(self, readers: list[ObjectReader]) -> Blob:
+    def _concat(self, readers: list[BlobReader]) -> Blob:
         chunks: list[bytes] = []
         for reader in readers:
             assert isinstance(reader, _MemoryReader)
@@ -893,7 +893,7 @@ class _FileWriter(BlobWriter):
             os.unlink(self._path)
 
 
-class _FileReader(ObjectReader):
+class _FileReader(BlobReader):
     def __init__(self, path: Path, size: int) -> None:
         super().__init__(size)
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
@@ -1059,7 +1059,7 @@ class DirectoryStore(Store):
     def new_writer(self) -> BlobWriter:
         return _FileWriter(self)
 
-    def _open(self, blob: Blob) -> ObjectReader:
+    def _open(self, blob: Blob) -> BlobReader:
         assert isinstance(blob, _FileBlob)
         return _FileReader(self._blob_path(blob.name), blob.size)
 
@@ -1079,7 +1079,7 @@ class DirectoryStore(Store):
             shutil.copyfile(self._blob_path(blob.name), target)
         return _FileBlob(name, blob.size)
 
-    def _concat(self, readers: list[ObjectReader]) -> Blob:
+    def _concat(self, readers: list[BlobReader]) -> Blob:
         fd, path = tempfile.mkstemp(dir=self.tmp_dir, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:

@@ -228,10 +228,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: ServiceServer
 
     def setup(self) -> None:
-        # StreamRequestHandler applies ``timeout`` to the socket: a connection that sends
-        # nothing for that long (between requests, mid-headers or mid-body) is closed.
-        self.timeout = self.server.idle_timeout
         super().setup()
+        # A connection that sends nothing for this long (between requests, mid-headers or
+        # mid-body) is closed: handle_one_request() treats the timeout as the end.
+        self.connection.settimeout(self.server.idle_timeout)
 
     def version_string(self) -> str:
         return self.server_version
@@ -471,7 +471,7 @@ class ServiceServer(ThreadingHTTPServer):
 
     @property
     def host(self) -> str:
-        return self.server_address[0]
+        return str(self.server_address[0])
 
     @property
     def port(self) -> int:

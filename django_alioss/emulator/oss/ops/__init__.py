@@ -1,0 +1,16 @@
+"""The OSS operations, grouped: objects, multipart uploads, buckets, listings.
+
+Each module's ``OPERATIONS`` maps API names (as :mod:`..routing` names requests) to
+functions of a :class:`~..context.Call`.
+"""
+
+from __future__ import annotations
+
+from ..context import Operation
+from . import buckets, listing, multipart, objects
+
+OPERATIONS: dict[str, Operation] = {
+    **objects.OPERATIONS, **multipart.OPERATIONS, **buckets.OPERATIONS, **listing.OPERATIONS,
+}
+
+__all__ = ["OPERATIONS"]

@@ -232,6 +232,19 @@ def test_complete_response_body(oss: OSSEnv, prefix: str) -> None:
     assert root.findtext("Location").endswith(key)
 
 
+def test_complete_with_a_chunked_body_in_several_chunks(oss: OSSEnv, prefix: str) -> None:
+    bucket = oss.bucket()
+    key = prefix + "chunked"
+    upload_id = bucket.init_multipart_upload(key).upload_id
+    parts = upload_parts(bucket, key, upload_id, [b"only"])
+    body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+            f'<ETag>"{parts[0].etag}"</ETag></Part></CompleteMultipartUpload>').encode()
+    pieces = (body[i:i + 16] for i in range(0, len(body), 16))  # a generator: sent chunked
+    response = bucket._do("POST", BUCKET, key, params={"uploadId": upload_id}, data=pieces)
+    assert ET.fromstring(response.read()).tag == "CompleteMultipartUploadResult"
+    assert oss.store.get_object_bytes(BUCKET, key) == b"only"
+
+
 def test_resumable_upload(oss: OSSEnv, prefix: str, tmp_path) -> None:
     source = tmp_path / "source.bin"
     data = os.urandom(700 * KIB)

@@ -417,5 +417,5 @@ class URLSigner:
             headers=headers,
             quoted_key=uri_key,
         )
-        url_key = uri_key if slash_safe else quote(key, safe="")
+        url_key = uri_key if slash_safe else uri_key.replace("/", "%2F")  # = quote(key, safe="")
         return self._prefix + url_key + "?" + query

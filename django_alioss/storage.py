@@ -31,7 +31,7 @@ from django.utils.deconstruct import deconstructible
 from django.utils.timezone import make_naive
 from storages.base import BaseStorage
 from storages.compress import GzipCompressionWrapper
-from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite_name, safe_join
+from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite_name
 
 from .client import ClientConfig, OSSClient
 from .exceptions import InvalidObjectName
@@ -159,6 +159,9 @@ class OSSStorage(OptionValues, BaseStorage):
         if self.location.startswith("/"):
             raise ImproperlyConfigured(
                 f"{owner}.location cannot begin with '/'; use {self.location.lstrip('/')!r}.")
+        if ".." in self.location.split("/"):
+            raise ImproperlyConfigured(f"{owner}.location cannot contain '..': {self.location!r}")
+        self.location = clean_name(self.location).rstrip("/")
         self.endpoint = _with_scheme(self.endpoint)
         if self.public_endpoint:
             self.public_endpoint = _with_scheme(self.public_endpoint)
@@ -259,18 +262,14 @@ class OSSStorage(OptionValues, BaseStorage):
         ``save()`` does, with or without a ``location``), names OSS cannot store raise
         :class:`~django_alioss.exceptions.InvalidObjectName`.
         """
-        as_posix = pathlib.PurePosixPath(str(name).replace("\\", "/"))
-        if as_posix.is_absolute() or ".." in as_posix.parts:  # the rule save() applies
+        posix = str(name).replace("\\", "/")
+        if posix.startswith("/") or ".." in posix.split("/"):  # the rule save() applies
             raise SuspiciousFileOperation(f"Detected path traversal attempt in {name!r}")
-        cleaned = clean_name(name)
+        cleaned = clean_name(posix)
         if not cleaned or cleaned == ".":  # "" or "a/." would name the location itself
             raise InvalidObjectName(f"OSS object names cannot be empty: {name!r}")
-        try:
-            key = safe_join(self.location, cleaned)
-        except ValueError:
-            raise SuspiciousFileOperation(
-                f"Attempted access to {name!r} denied: it is outside the storage location "
-                f"{self.location!r}.") from None
+        # No ".." and not absolute: the cleaned name cannot leave the location.
+        key = f"{self.location}/{cleaned}" if self.location else cleaned
         return validate_key(key)
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:

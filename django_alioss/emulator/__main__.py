@@ -17,9 +17,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .emulator import DEFAULT_BUCKET, DEFAULT_REGION, Emulator
 from .httpserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+from .world import DEFAULT_BUCKET, DEFAULT_REGION
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
 
 DEFAULT_PORT = 9300
 
@@ -99,6 +103,11 @@ def _detach(emulator: Emulator) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        from .emulator import Emulator
+    except ImportError as exc:  # the emulator extra is missing: say which, no traceback
+        print(f"alioss emulator: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:

@@ -1,6 +1,6 @@
-"""The combined emulator: OSS, STS and an OIDC issuer in one process.
+"""The combined emulator: OSS, STS, an OIDC issuer and ECS instance metadata in one process.
 
-``Emulator`` starts the three services on 127.0.0.1 (free ports by default), creates
+``Emulator`` starts the four services on 127.0.0.1 (free ports by default), creates
 one bucket, a RAM user with an AccessKey that may use it, an OIDC provider and an RRSA
 role trusting the service account ``system:serviceaccount:<namespace>:<sa>``, and a
 projected token file that is rotated like the kubelet rotates it.
@@ -17,51 +17,36 @@ from typing import Any
 from .admin import AdminEndpoint
 from .controls import Controls
 from .ecs import ECSMetadataService
-from .httpserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServiceServer
+from .httpserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Service, ServiceServer
 from .iam import IAM, Role, User
 from .oidc import OIDCIssuer, ProjectedTokenFile
 from .oss import OSSService
 from .store import DirectoryStore, MemoryStore
 from .sts import STSService
+from .world import (
+    DEFAULT_BUCKET,
+    DEFAULT_REGION,
+    STS_AUDIENCE,
+    bucket_policy,
+    rrsa_trust_policy,
+    seed_world,
+)
 
 logger = logging.getLogger("django_alioss.emulator")
 
-DEFAULT_BUCKET = "alioss-emulator"
-DEFAULT_REGION = "cn-hangzhou"
-STS_AUDIENCE = "sts.aliyuncs.com"
+__all__ = ["DEFAULT_BUCKET", "DEFAULT_REGION", "STS_AUDIENCE", "Emulator", "bucket_policy",
+           "rrsa_trust_policy"]
 
 
-def bucket_policy(bucket: str) -> dict[str, Any]:
-    """A RAM policy allowing every OSS action on ``bucket`` and its objects."""
-    return {
-        "Version": "1",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": "oss:*",
-            "Resource": [f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"],
-        }],
-    }
-
-
-def rrsa_trust_policy(provider_arn: str, issuer_url: str, subject: str) -> dict[str, Any]:
-    """The trust policy ACK's console writes for an RRSA role (StringEquals on iss/aud/sub)."""
-    return {
-        "Version": "1",
-        "Statement": [{
-            "Action": "sts:AssumeRole",
-            "Effect": "Allow",
-            "Principal": {"Federated": [provider_arn]},
-            "Condition": {"StringEquals": {
-                "oidc:aud": STS_AUDIENCE,
-                "oidc:iss": issuer_url,
-                "oidc:sub": subject,
-            }},
-        }],
-    }
+def _next(port: int, offset: int, given: int | None) -> int:
+    """A listener's port: ``given``, else ``port + offset`` (0, a free one, for port 0)."""
+    if given is not None:
+        return given
+    return port + offset if port else 0
 
 
 class Emulator:
-    """Local OSS + STS + OIDC issuer; use as a context manager or call start()/stop().
+    """Local OSS + STS + OIDC issuer + ECS metadata; a context manager, or start()/stop().
 
     With ``port=0`` (the default) every service gets a free port; with a fixed
     ``port`` the STS, the OIDC issuer and the ECS instance metadata service (the
@@ -93,79 +78,73 @@ class Emulator:
         self.iam = IAM()
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.store: MemoryStore | DirectoryStore = DirectoryStore(self.data_dir / "objects")
-        else:
-            self.store = MemoryStore()
-        if not self.store.has_bucket(bucket):
-            self.store.create_bucket(bucket)
-
+        self.store = self._open_store(bucket)
         self.issuer = OIDCIssuer(self.controls)
         self.oss = OSSService(iam=self.iam, controls=self.controls, store=self.store,
                               region=region)
         self.sts = STSService(iam=self.iam, controls=self.controls, issuers={})
         self.ecs = ECSMetadataService(self.iam, self.controls)
-        sts_port = sts_port if sts_port is not None else (port + 1 if port else 0)
-        oidc_port = oidc_port if oidc_port is not None else (port + 2 if port else 0)
-        ecs_port = ecs_port if ecs_port is not None else (port + 3 if port else 0)
-        admin_endpoint = AdminEndpoint(self) if admin else None
-        limits: dict[str, Any] = {"idle_timeout": idle_timeout,
-                                  "max_connections": max_connections}
-        self._servers = [
-            ServiceServer(self.oss, self.controls, host, port, admin=admin_endpoint, **limits),
-            ServiceServer(self.sts, self.controls, host, sts_port, **limits),
-            ServiceServer(self.issuer, self.controls, host, oidc_port, **limits),
-            ServiceServer(self.ecs, self.controls, host, ecs_port, **limits),
-        ]
+        self._servers = self._listen(
+            host, [port, _next(port, 1, sts_port), _next(port, 2, oidc_port),
+                   _next(port, 3, ecs_port)],
+            admin=AdminEndpoint(self) if admin else None,
+            idle_timeout=idle_timeout, max_connections=max_connections)
         self.issuer.issuer_url = self._servers[2].url
         self.sts.issuers[self.issuer.issuer_url] = self.issuer
 
-        self.user: User = self.iam.add_user("alioss-dev", [
-            bucket_policy(bucket),
-            {"Version": "1", "Statement": [
-                {"Effect": "Allow", "Action": "oss:ListBuckets", "Resource": "*"},
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "acs:ram::*:role/*"},
-            ]},
-        ])
-        self.provider = self.iam.add_oidc_provider(
-            "ack-rrsa-emulator", self.issuer.issuer_url, [STS_AUDIENCE])
-        self.subject = f"system:serviceaccount:{namespace}:{service_account}"
-        self.role: Role = self.iam.add_role(
-            "alioss-rrsa",
-            rrsa_trust_policy(self.provider.arn, self.issuer.issuer_url, self.subject),
-            [bucket_policy(bucket)],
-            max_session_duration=role_max_session_duration,
-        )
-        self.ram_role: Role = self.iam.add_role(
-            "alioss-app",
-            {"Version": "1", "Statement": [{
-                "Action": "sts:AssumeRole", "Effect": "Allow",
-                "Principal": {"RAM": [f"acs:ram::{self.iam.account_id}:root"]},
-            }]},
-            [bucket_policy(bucket)],
-            max_session_duration=role_max_session_duration,
-        )
-        self.worker_role: Role = self.iam.add_role(
-            "alioss-worker",
-            {"Version": "1", "Statement": [{
-                "Action": "sts:AssumeRole", "Effect": "Allow",
-                "Principal": {"Service": ["ecs.aliyuncs.com"]},
-            }]},
-            [bucket_policy(bucket)],
-        )
+        world = seed_world(self.iam, bucket, self.issuer.issuer_url, namespace=namespace,
+                           service_account=service_account,
+                           role_max_session_duration=role_max_session_duration)
+        self.user: User = world.user
+        self.provider = world.provider
+        self.subject = world.subject
+        self.role: Role = world.role
+        self.ram_role: Role = world.ram_role
+        self.worker_role: Role = world.worker_role
         self.ecs.role = self.worker_role
+        self.token_file = ProjectedTokenFile(
+            self.issuer, str(self._token_dir() / "token"), namespace=namespace,
+            service_account=service_account, audience=[STS_AUDIENCE], lifetime=token_lifetime,
+        )
+        self._started = False
+
+    def _open_store(self, bucket: str) -> MemoryStore | DirectoryStore:
+        """Objects under ``data_dir`` (kept across restarts) or in memory; ``bucket`` exists."""
+        store: MemoryStore | DirectoryStore
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            store = DirectoryStore(self.data_dir / "objects")
+        else:
+            store = MemoryStore()
+        if not store.has_bucket(bucket):
+            store.create_bucket(bucket)
+        return store
+
+    def _listen(self, host: str, ports: list[int], admin: AdminEndpoint | None,
+                **limits: Any) -> list[ServiceServer]:
+        """Bind OSS (with the admin endpoint), STS, the issuer and ECS metadata, in order."""
+        services: list[Service] = [self.oss, self.sts, self.issuer, self.ecs]
+        servers: list[ServiceServer] = []
+        try:
+            for service, port in zip(services, ports, strict=True):
+                servers.append(ServiceServer(service, self.controls, host, port,
+                                             admin=admin if service is self.oss else None,
+                                             **limits))
+        except BaseException:
+            for server in servers:  # a port in use: free the ones already bound
+                server.server_close()
+            raise
+        return servers
+
+    def _token_dir(self) -> Path:
+        """``<data_dir>/rrsa-tokens``, or one in a temporary directory removed at stop."""
         if self.data_dir is not None:
             token_dir = self.data_dir / "rrsa-tokens"
         else:
             self._tempdir = tempfile.TemporaryDirectory(prefix="alioss-emulator-")
             token_dir = Path(self._tempdir.name) / "rrsa-tokens"
         token_dir.mkdir(parents=True, exist_ok=True)
-        self.token_file = ProjectedTokenFile(
-            self.issuer, str(token_dir / "token"), namespace=namespace,
-            service_account=service_account, audience=[STS_AUDIENCE], lifetime=token_lifetime,
-        )
-        self._started = False
+        return token_dir
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> Emulator:

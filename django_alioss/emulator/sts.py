@@ -22,7 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus
 
-import jwt
+from .extras import missing_extra
+
+try:
+    import jwt
+except ImportError as exc:
+    raise missing_extra(exc) from exc
 
 from ..redaction import mask_key_id
 from .controls import Controls

@@ -97,13 +97,14 @@ class ObjectReader(io.RawIOBase):
         self._client = client
         self._key = key
         self._pos = 0
+        self._body: ObjectBody | None = None  # before any request: close() needs it
+        self._buffer = b""
         first = client.read_range(key, 0, FIRST_WINDOW)
         self.etag: str = first.etag
         self.size: int = first.total_size
         self.content_encoding: str = first.content_encoding
         self._buffer = first.data
         self._buffer_start = 0
-        self._body: ObjectBody | None = None
         self.crc_check = WholeObjectCrc(key, self.size, first.crc64)
         self.crc_check.feed(0, first.data)
 

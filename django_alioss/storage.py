@@ -217,7 +217,8 @@ class OSSStorage(OptionValues, BaseStorage):
                         signature_version=self.signature_version, is_cname=self.is_cname,
                         connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
                         max_retries=self.max_retries,
-                        pool_size=max(MIN_POOL_SIZE, 2 * self.multipart_concurrency),
+                        pool_size=max(MIN_POOL_SIZE, 2 * self.multipart_concurrency,
+                                      self.collectstatic_concurrency),
                     ), self._build_provider())
         return self._client
 

@@ -7,8 +7,8 @@ TIME_ZONE = "UTC"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django_alioss",  # before staticfiles: its collectstatic is the one that runs (W003)
     "django.contrib.staticfiles",
-    "django_alioss",
     "tests.testapp",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}

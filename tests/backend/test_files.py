@@ -296,3 +296,16 @@ def test_saving_an_opened_file_copies_it(storage: OSSStorage, emu) -> None:
     with storage.open("src.bin") as source:
         storage.save("copy.bin", source)
     assert stored(emu, f"{storage.location}/copy.bin") == BIG[:300_000]
+
+
+def test_reader_whose_first_request_failed_still_closes(storage: OSSStorage) -> None:
+    """The io finalizer closes a reader whose ``__init__`` raised (e.g. a missing
+    object): ``close()`` must work on it (on Python 3.13 a failure here is reported as
+    an unraisable exception)."""
+    from django_alioss.files import ObjectReader
+
+    reader = ObjectReader.__new__(ObjectReader)
+    with pytest.raises(FileNotFoundError):
+        reader.__init__(storage.client, storage.object_key("missing.bin"))  # type: ignore[misc]
+    reader.close()
+    assert reader.closed

@@ -59,3 +59,16 @@ def test_plain_relative_names_still_work_without_location(
     assert emu.store.exists(emu.bucket_name, "dir/file.txt")
     storage.delete("dir/file.txt")
     assert name == "dir/file.txt"
+
+
+def test_location_cannot_climb_out_and_is_normalised(emu) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    base = {"endpoint": emu.endpoint, "bucket_name": emu.bucket_name, "region": emu.region,
+            "access_key_id": emu.access_key_id, "access_key_secret": emu.access_key_secret}
+    for location in ("media/../other", "..", "a/../../b"):
+        with pytest.raises(ImproperlyConfigured, match="location"):
+            OSSStorage(**base, location=location)
+    storage = OSSStorage(**base, location="media//photos/./")
+    assert storage.location == "media/photos"
+    assert storage.object_key("x.jpg") == "media/photos/x.jpg"

@@ -193,8 +193,8 @@ def test_collectstatic_twice_skips_unmodified(static_sources: Path, settings, em
     assert ops["PutObject"] == 4
     ops.reset()
     call_command("collectstatic", interactive=False, verbosity=0)
-    assert ops["PutObject"] == 0  # Last-Modified is newer than the sources
-    assert ops["HeadObject"] >= 4
+    # django-alioss' collectstatic: unchanged by content, from one listing (tests/static).
+    assert ops.changed() == {"ListObjectsV2": 1}
 
 
 def test_collectstatic_with_static_storage_gives_unsigned_urls(static_sources: Path, settings,

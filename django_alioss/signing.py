@@ -21,7 +21,7 @@ import hmac
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from urllib.parse import quote, urlparse
 
@@ -73,7 +73,6 @@ Headers = Mapping[str, str]
 
 
 @lru_cache(maxsize=256)
-@lru_cache(maxsize=64)
 def _quote_cached(value: str) -> str:
     """``quote(value, safe='')`` for values that repeat across calls (AK ids with their
     scope, STS tokens of several hundred characters): cached (bounded)."""
@@ -84,6 +83,29 @@ def _quote_cached(value: str) -> str:
 def _v4_timestamp(now: int) -> str:
     """``YYYYMMDDTHHMMSSZ`` (UTC) for epoch second `now`, as oss2 formats ``x-oss-date``."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+@lru_cache(maxsize=64)
+def _v4_fixed(access_key_id: str, security_token: str | None, region: str, now: int,
+              expires: int) -> tuple[str, str, tuple[tuple[str, str], ...], str, str]:
+    """What a V4 presign at second `now` shares with every other one of that second:
+    ``(stamp, scope, items, query, canonical_query)``, the query parameters the signer
+    sets (encoded) in URL order and, joined, in URL and in sorted (canonical) order.
+    Cached (bounded): within one second, all URLs signed with one key reuse it."""
+    stamp = _v4_timestamp(now)
+    scope = f"{stamp[:8]}/{region}/{_PRODUCT}/aliyun_v4_request"
+    items: list[tuple[str, str]] = []
+    if security_token:
+        items.append(("x-oss-security-token", _quote_cached(security_token)))
+    items.append(("x-oss-date", stamp))
+    items.append(("x-oss-expires", str(expires)))
+    items.append(("x-oss-signature-version", V4_ALGORITHM))
+    items.append(("x-oss-credential", _quote_cached(access_key_id + "/" + scope)))
+    return (stamp, scope, tuple(items), _join_query(items), _join_query(sorted(items)))
+
+
+def _join_query(items: Iterable[tuple[str, str]]) -> str:
+    return "&".join(k + "=" + v if v else k for k, v in items)
 
 
 @lru_cache(maxsize=64)
@@ -257,22 +279,13 @@ def v4_query(
     parameter, Content-MD5 / Content-Type / ``x-oss-*`` `headers` and ``/bucket/key``.
     `quoted_key` may pass ``quote(key, safe='/')`` when the caller already has it.
     """
-    stamp = _v4_timestamp(now)
-    scope = f"{stamp[:8]}/{region}/{_PRODUCT}/aliyun_v4_request"
-    items: list[tuple[str, str]] = []
+    stamp, scope, fixed, query, canonical_query = _v4_fixed(
+        access_key_id, security_token, region, now, expires)
     if params:
         _check_params(params, V4_RESERVED_PARAMS)
-        items.extend(
-            (quote(k, safe=""), quote(v, safe="") if v else "") for k, v in params.items()
-        )
-    if security_token:
-        items.append(("x-oss-security-token", _quote_cached(security_token)))
-    items.append(("x-oss-date", stamp))
-    items.append(("x-oss-expires", str(expires)))
-    items.append(("x-oss-signature-version", V4_ALGORITHM))
-    items.append(("x-oss-credential", _quote_cached(access_key_id + "/" + scope)))
-    query = "&".join(k + "=" + v if v else k for k, v in items)
-    canonical_query = "&".join(k + "=" + v if v else k for k, v in sorted(items))
+        items = [(quote(k, safe=""), quote(v, safe="") if v else "") for k, v in params.items()]
+        items.extend(fixed)
+        query, canonical_query = _join_query(items), _join_query(sorted(items))
 
     if headers:
         lowered = _lower_headers(headers)

@@ -3,18 +3,22 @@ with raw sockets on 127.0.0.1: framing errors, idle timeouts and the connection 
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
+import oss2
 import pytest
+import requests
 
 from django_alioss.emulator import Emulator
 from django_alioss.emulator.controls import Controls
 from django_alioss.emulator.httpserver import ServiceServer
 from django_alioss.emulator.oidc import OIDCIssuer
+from django_alioss.redaction import mask_key_id
 
 CLIENT_TIMEOUT = 5.0  # a test fails (instead of hanging) when the server never answers
 
@@ -216,3 +220,21 @@ def test_limits_are_validated() -> None:
         ServiceServer(OIDCIssuer(controls), controls, idle_timeout=0)
     with pytest.raises(ValueError, match="max_connections"):
         ServiceServer(OIDCIssuer(controls), controls, max_connections=0)
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_request_log_masks_access_key_ids_in_presigned_urls(
+        emulator: Emulator, caplog: pytest.LogCaptureFixture, version: str) -> None:
+    caplog.set_level(logging.DEBUG, logger="django_alioss.emulator")
+    auth = (oss2.AuthV4 if version == "v4" else oss2.Auth)(emulator.access_key_id,
+                                                          emulator.access_key_secret)
+    bucket = oss2.Bucket(auth, emulator.endpoint, emulator.bucket_name, region=emulator.region)
+    url = bucket.sign_url("GET", "logged.txt", 60)
+    assert emulator.access_key_id in url
+    session = requests.Session()
+    session.trust_env = False
+    assert session.get(url, timeout=5).status_code == 404  # signed, authorized, no such key
+    lines = [r.getMessage() for r in caplog.records if "logged.txt" in r.getMessage()]
+    assert lines, caplog.text
+    assert emulator.access_key_id not in caplog.text
+    assert mask_key_id(emulator.access_key_id) in "\n".join(lines)

@@ -217,13 +217,19 @@ def test_complete_all(oss: OSSEnv, prefix: str) -> None:
     assert oss.store.get_object_bytes(BUCKET, key) == b"".join(chunks)
 
 
-def test_complete_response_body(oss: OSSEnv, prefix: str) -> None:
-    bucket = oss.bucket()
-    key = prefix + "body"
+def _one_part_upload(bucket: oss2.Bucket, key: str) -> tuple[str, bytes]:
+    """An upload of ``key`` with one part (b"only") and the XML body that completes it."""
     upload_id = bucket.init_multipart_upload(key).upload_id
     parts = upload_parts(bucket, key, upload_id, [b"only"])
     body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
             f'<ETag>"{parts[0].etag}"</ETag></Part></CompleteMultipartUpload>').encode()
+    return upload_id, body
+
+
+def test_complete_response_body(oss: OSSEnv, prefix: str) -> None:
+    bucket = oss.bucket()
+    key = prefix + "body"
+    upload_id, body = _one_part_upload(bucket, key)
     response = bucket._do("POST", BUCKET, key, params={"uploadId": upload_id}, data=body)
     root = ET.fromstring(response.read())
     assert root.tag == "CompleteMultipartUploadResult"
@@ -235,10 +241,7 @@ def test_complete_response_body(oss: OSSEnv, prefix: str) -> None:
 def test_complete_with_a_chunked_body_in_several_chunks(oss: OSSEnv, prefix: str) -> None:
     bucket = oss.bucket()
     key = prefix + "chunked"
-    upload_id = bucket.init_multipart_upload(key).upload_id
-    parts = upload_parts(bucket, key, upload_id, [b"only"])
-    body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
-            f'<ETag>"{parts[0].etag}"</ETag></Part></CompleteMultipartUpload>').encode()
+    upload_id, body = _one_part_upload(bucket, key)
     pieces = (body[i:i + 16] for i in range(0, len(body), 16))  # a generator: sent chunked
     response = bucket._do("POST", BUCKET, key, params={"uploadId": upload_id}, data=pieces)
     assert ET.fromstring(response.read()).tag == "CompleteMultipartUploadResult"

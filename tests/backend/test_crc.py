@@ -115,7 +115,8 @@ def test_client_checks_uploads_with_the_fallback(make_storage, emu,
     """Uploads and whole-object reads verify CRC-64 with crcmod too."""
     from django.core.files.base import ContentFile
 
-    from django_alioss import client, files
+    from django_alioss import files
+    from django_alioss.client import core as client
 
     _, function = crc.select_backend("crcmod")
     used: list[int] = []
@@ -144,7 +145,7 @@ def test_upload_whose_crc_differs_from_the_servers_fails(make_storage, emu, ops,
     transit) is retried, then raised; nothing wrong is left behind."""
     from django.core.files.base import ContentFile
 
-    from django_alioss import client
+    from django_alioss.client import core as client
     from django_alioss.exceptions import OSSError
 
     # Only the client's CRC is off (the in-process emulator computes its own correctly).

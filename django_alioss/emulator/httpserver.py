@@ -389,6 +389,12 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle_one_request()
         except (ConnectionResetError, BrokenPipeError):
             self.close_connection = True
+        if not self.close_connection:
+            self.server.mark_idle(self.connection)  # kept alive: reclaimable at the cap
+
+    def parse_request(self) -> bool:
+        self.server.mark_busy(self.connection)  # a request line arrived
+        return super().parse_request()
 
     def __getattr__(self, name: str):
         # Route every HTTP verb (do_GET, do_PUT, ...) to one dispatcher.
@@ -407,9 +413,11 @@ _TOO_MANY_CONNECTIONS = (b"HTTP/1.1 503 Service Unavailable\r\nServer: AliyunOSS
 class ServiceServer(ThreadingHTTPServer):
     """Hosts one service on ``host:port`` (port 0 picks a free one) in a daemon thread.
 
-    Each connection gets a thread, at most ``max_connections`` at a time: one more is
-    answered 503 and closed at once, without a thread. A connection idle for
-    ``idle_timeout`` seconds (``None``: never) is closed.
+    Each connection gets a thread, at most ``max_connections`` at a time. When all are
+    taken, the kept-alive connection idle the longest is closed to make room; if every
+    one is in the middle of a request, the new connection is answered 503 and closed at
+    once, without a thread. A connection idle for ``idle_timeout`` seconds (``None``:
+    never) is closed.
     """
 
     daemon_threads = True
@@ -430,6 +438,7 @@ class ServiceServer(ThreadingHTTPServer):
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self._connections = 0
+        self._idle: dict[Any, float] = {}  # kept-alive connection -> when it went idle
         self._connections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
@@ -440,11 +449,32 @@ class ServiceServer(ThreadingHTTPServer):
         with self._connections_lock:
             return self._connections
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    def mark_idle(self, connection: Any) -> None:
+        """``connection`` finished a request and waits for the next one."""
         with self._connections_lock:
-            admitted = self._connections < self.max_connections
-            if admitted:
-                self._connections += 1
+            self._idle[connection] = time.monotonic()
+
+    def mark_busy(self, connection: Any) -> None:
+        with self._connections_lock:
+            self._idle.pop(connection, None)
+
+    def _admit(self) -> bool:
+        """Count a new connection in if there is room, closing the longest-idle kept-alive
+        connection to make room when needed; ``False`` when every slot is busy."""
+        with self._connections_lock:
+            if self._connections >= self.max_connections:
+                if not self._idle:
+                    return False
+                oldest = min(self._idle, key=self._idle.__getitem__)
+                del self._idle[oldest]
+                with contextlib.suppress(OSError):
+                    # Its thread reads EOF and ends, giving the slot back.
+                    oldest.shutdown(socket.SHUT_RDWR)
+            self._connections += 1
+            return True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        admitted = self._admit()
         if not admitted:
             logger.debug("%s: %d connections open, refusing %s", self.service.name,
                          self.max_connections, client_address)
@@ -456,18 +486,19 @@ class ServiceServer(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._release_connection()
+            self._release_connection(request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release_connection()
+            self._release_connection(request)
 
-    def _release_connection(self) -> None:
+    def _release_connection(self, connection: Any) -> None:
         with self._connections_lock:
             self._connections -= 1
+            self._idle.pop(connection, None)
 
     @property
     def host(self) -> str:

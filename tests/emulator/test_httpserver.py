@@ -184,10 +184,10 @@ def test_connections_over_the_cap_are_refused_without_a_thread() -> None:
     held: list[socket.socket] = []
     refused: list[socket.socket] = []
     try:
-        for _ in range(2):
+        for _ in range(2):  # two connections in the middle of a request: not reclaimable
             held.append(_connect(server.url))
-            assert _get_keys(held[-1]).startswith(b"HTTP/1.1 200 ")  # served, then kept open
-        assert server.active_connections == 2
+            held[-1].sendall(b"GET /keys HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert _wait_for(lambda: server.active_connections == 2)
         threads = threading.active_count()
         for _ in range(20):
             refused.append(_connect(server.url))
@@ -204,6 +204,23 @@ def test_connections_over_the_cap_are_refused_without_a_thread() -> None:
     finally:
         for sock in held + refused:
             sock.close()
+        server.stop()
+
+
+def test_at_the_cap_the_longest_idle_kept_alive_connection_makes_room() -> None:
+    server = _issuer_server(idle_timeout=30, max_connections=2)
+    first, second = _connect(server.url), _connect(server.url)
+    try:
+        assert _get_keys(first).startswith(b"HTTP/1.1 200 ")  # idle the longest
+        assert _get_keys(second).startswith(b"HTTP/1.1 200 ")
+        assert _wait_for(lambda: len(server._idle) == 2)
+        with _connect(server.url) as third:
+            assert _get_keys(third).startswith(b"HTTP/1.1 200 ")  # served, not refused
+        assert _read_until_closed(first) == b""  # reclaimed by the server
+        assert _get_keys(second).startswith(b"HTTP/1.1 200 ")  # still kept alive
+    finally:
+        first.close()
+        second.close()
         server.stop()
 
 

@@ -449,6 +449,12 @@ class ServiceServer(ThreadingHTTPServer):
         with self._connections_lock:
             return self._connections
 
+    @property
+    def idle_connections(self) -> int:
+        """Kept-alive connections waiting for their next request (reclaimable at the cap)."""
+        with self._connections_lock:
+            return len(self._idle)
+
     def mark_idle(self, connection: Any) -> None:
         """``connection`` finished a request and waits for the next one."""
         with self._connections_lock:

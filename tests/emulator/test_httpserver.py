@@ -213,7 +213,7 @@ def test_at_the_cap_the_longest_idle_kept_alive_connection_makes_room() -> None:
     try:
         assert _get_keys(first).startswith(b"HTTP/1.1 200 ")  # idle the longest
         assert _get_keys(second).startswith(b"HTTP/1.1 200 ")
-        assert _wait_for(lambda: len(server._idle) == 2)
+        assert _wait_for(lambda: server.idle_connections == 2)
         with _connect(server.url) as third:
             assert _get_keys(third).startswith(b"HTTP/1.1 200 ")  # served, not refused
         assert _read_until_closed(first) == b""  # reclaimed by the server

@@ -120,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in STATIC_KEY_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(env)
-        say(f"Emulator: OSS {emulator.endpoint} (bucket {emulator.bucket_name}), STS "
-            f"{emulator.sts_endpoint}, OIDC issuer {emulator.issuer_url}; data in {data_dir}")
+        say(f"Emulator: {emulator.describe()}; data in {data_dir}")
         say("Environment (eval these in another shell to run manage.py against the demo):")
         for name, value in env.items():
             say(f"export {name}={shlex.quote(value)}")

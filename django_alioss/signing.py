@@ -321,6 +321,17 @@ def _check_key(key: str) -> None:
         raise ValueError(f"object key must be a non-blank string, got {key!r}")
 
 
+def _check_presign_arguments(key: str, method: str, access_key_id: str,
+                             access_key_secret: str, expires: int) -> None:
+    _check_key(key)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    if not access_key_id or not access_key_secret:
+        raise ValueError("access_key_id and access_key_secret must be non-empty")
+    if type(expires) is not int or expires < 1:
+        raise ValueError(f"expires must be a positive int of seconds, got {expires!r}")
+
+
 class URLSigner:
     """Presigns object URLs for one bucket behind one endpoint; immutable, thread-safe.
 
@@ -390,13 +401,7 @@ class URLSigner:
         `params` are extra query parameters (e.g. ``response-content-disposition``).
         Raises ValueError on bad arguments (V4: `expires` must be 1..604800).
         """
-        _check_key(key)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-        if not access_key_id or not access_key_secret:
-            raise ValueError("access_key_id and access_key_secret must be non-empty")
-        if type(expires) is not int or expires < 1:
-            raise ValueError(f"expires must be a positive int of seconds, got {expires!r}")
+        _check_presign_arguments(key, method, access_key_id, access_key_secret, expires)
         second = int(time.time() if now is None else now)
         if self.signature_version == "v1":
             if key[0] == "?":

@@ -89,3 +89,23 @@ def test_network_error_chain_leaks_nothing(make_storage: StorageFactory, emu,
     assert caught.value.__context__ is None
     said = _everything_said(caught.value)
     assert snapshot.security_token not in said and snapshot.access_key_secret not in said
+
+
+def test_one_redacting_filter_per_logger(storage: OSSStorage,
+                                         rrsa_storage_options: Callable[..., dict[str, Any]]
+                                         ) -> None:
+    """The storage, the credentials and the SDK adapter all install the redaction filter;
+    each logger carries it once (it used to be on ``urllib3.connectionpool`` twice)."""
+    import logging
+
+    from django_alioss import redaction
+    from django_alioss.credentials import ensure_sdk_logging_quiet
+
+    storage.exists("x")  # builds the oss2 client
+    OSSStorage(**rrsa_storage_options()).credentials.snapshot()  # the STS SDK
+    ensure_sdk_logging_quiet()
+    redaction.install()
+    for name in (*redaction.SDK_LOGGERS, "django_alioss"):
+        filters = [f for f in logging.getLogger(name).filters
+                   if isinstance(f, redaction.RedactingFilter)]
+        assert len(filters) == 1, name

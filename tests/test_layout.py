@@ -1,5 +1,6 @@
-"""The emulator's shape, checked statically: small modules and functions, no import
-cycles, and the signature verifier kept apart from the backend's presigner."""
+"""The package's shape, checked statically: small modules and functions, no import
+cycles (library and emulator alike), and the emulator's signature verifier kept apart
+from the backend's presigner."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _emulator_modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in sorted(EMULATOR_DIR.rglob("*.py"))}
+def _modules(directory: Path = PACKAGE_DIR) -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(directory.rglob("*.py"))}
 
 
 def _top_level_imports(path: Path) -> Iterator[str]:
@@ -56,14 +57,14 @@ def _top_level_imports(path: Path) -> Iterator[str]:
 
 
 def _internal_graph() -> dict[str, set[str]]:
-    modules = _emulator_modules()
+    modules = _modules()
     return {name: {m for m in _top_level_imports(path) if m in modules and m != name}
             for name, path in modules.items()}
 
 
-@pytest.mark.parametrize("name", sorted(_emulator_modules()))
+@pytest.mark.parametrize("name", sorted(_modules()))
 def test_module_and_functions_are_small(name: str) -> None:
-    path = _emulator_modules()[name]
+    path = _modules()[name]
     text = path.read_text()
     assert len(text.splitlines()) <= MAX_MODULE_LINES
     long = [(node.name, node.end_lineno - node.lineno + 1)
@@ -74,7 +75,7 @@ def test_module_and_functions_are_small(name: str) -> None:
     assert long == []
 
 
-def test_no_import_cycles_between_emulator_modules() -> None:
+def test_no_import_cycles_between_modules() -> None:
     graph = _internal_graph()
     state: dict[str, str] = {}
 
@@ -95,7 +96,7 @@ def test_no_import_cycles_between_emulator_modules() -> None:
 def test_the_verifier_and_the_presigner_stay_twins() -> None:
     """A signing bug shared by both sides would pass every test: the emulator never
     imports django_alioss.signing, and signing imports nothing of the emulator."""
-    for name, path in _emulator_modules().items():
+    for name, path in _modules(EMULATOR_DIR).items():
         assert not any(m.startswith("django_alioss.signing")
                        for m in _top_level_imports(path)), name
     signing = PACKAGE_DIR / "signing.py"

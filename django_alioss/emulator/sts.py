@@ -1,26 +1,23 @@
 """The emulated Security Token Service: AssumeRoleWithOIDC (RRSA) and AssumeRole.
 
 Requests arrive as STS's RPC style (``Action=...`` in the query string, or a form
-body for POST) and are answered with STS's JSON shapes, status codes and error
+body for POST) or as OpenAPI V3 requests (the action in ``x-acs-action``, the version in
+``x-acs-version``), and are answered with STS's JSON shapes, status codes and error
 codes. OIDC tokens are verified against the public JWKS of the issuer registered
-for the provider's issuer URL; AssumeRole requests are checked for the RPC
-HMAC-SHA1 signature, timestamp and nonce. Every check uses the emulator clock.
+for the provider's issuer URL; AssumeRole requests are checked for their signature (RPC
+HMAC-SHA1 or V3 ACS3-HMAC-SHA256, see :mod:`.sts_auth`), timestamp and nonce. Every
+check uses the emulator clock.
 """
 
 from __future__ import annotations
 
-import base64
-import calendar
-import hashlib
-import hmac
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus
+from urllib.parse import parse_qsl
 
 from .extras import missing_extra
 
@@ -32,46 +29,26 @@ except ImportError as exc:
 from ..redaction import mask_key_id
 from .controls import Controls
 from .httpserver import Request, Response, log_safe, new_request_id
-from .iam import IAM, OIDCProvider, Role, Session, User, authorize
+from .iam import IAM, OIDCProvider, Role, Session, authorize
 from .oidc import OIDCIssuer
 from .policy import PolicyError, as_list, conditions_hold, validate_policy, wildcard_match
+from .sts_auth import ISO_FORMAT, CallerAuthenticator, STSError
+from .sts_auth import require as _require
 
 logger = logging.getLogger("django_alioss.emulator")
 
 API_VERSION = "2015-04-01"
 HOST_ID = "sts.aliyuncs.com"
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MIN_DURATION = 900
 MAX_DURATION = 43200
-TIMESTAMP_TOLERANCE = 15 * 60
 MAX_FORM_BODY = 1024 * 1024
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 _SESSION_NAME = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
 
 
-class STSError(Exception):
-    """An error STS answers with: HTTP status, error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 def _iso(epoch: float) -> str:
     return time.strftime(ISO_FORMAT, time.gmtime(epoch))
-
-
-def _missing(name: str) -> STSError:
-    return STSError(400, f"Missing{name}", f"{name} is mandatory for this action.")
-
-
-def _require(params: Mapping[str, str], *names: str) -> None:
-    for name in names:
-        if name not in params:
-            raise _missing(name)
 
 
 def _is_time(value: object) -> bool:
@@ -89,24 +66,6 @@ def _claims_well_typed(claims: Mapping[str, Any]) -> bool:
             and bool(audiences) and all(isinstance(a, str) for a in audiences)
             and _is_time(claims.get("exp"))
             and all(_is_time(claims[name]) for name in ("iat", "nbf") if name in claims))
-
-
-def _pop_encode(value: str) -> str:
-    """RFC 3986 percent-encoding, as the RPC signature specification defines it."""
-    return quote(value, safe="-_.~")
-
-
-def string_to_sign(method: str, params: Mapping[str, str],
-                   encode: Callable[[str], str] = _pop_encode) -> str:
-    """The RPC StringToSign: ``METHOD&%2F&<encoded sorted canonical query>``."""
-    canonical = "&".join(f"{encode(k)}={encode(params[k])}" for k in sorted(params))
-    return f"{method}&{encode('/')}&{encode(canonical)}"
-
-
-def rpc_signature(string: str, secret: str) -> str:
-    """Base64 HMAC-SHA1 of ``string`` keyed with ``secret + "&"``."""
-    digest = hmac.new((secret + "&").encode("utf-8"), string.encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 def _statement_trusts(statement: Mapping[str, Any], principal_type: str,
@@ -163,21 +122,21 @@ class STSService:
         self.iam = iam
         self.controls = controls
         self.issuers: MutableMapping[str, OIDCIssuer] = issuers if issuers is not None else {}
-        self._nonces: dict[tuple[str, str], float] = {}
-        self._nonce_lock = threading.Lock()
-        self._actions: dict[str, Callable[[Request, dict[str, str]], dict[str, Any]]] = {
+        self.callers = CallerAuthenticator(controls.clock)
+        self._actions: dict[str, Callable[[Request, dict[str, str], bytes], dict[str, Any]]] = {
             "AssumeRoleWithOIDC": self._assume_role_with_oidc,
             "AssumeRole": self._assume_role,
         }
 
     # --- Service protocol -------------------------------------------------------------
     def operation(self, request: Request) -> str:
-        """The query's Action; a POST form body cannot be peeked at, so ``"STS"`` then."""
-        return request.params.get("Action") or "STS"
+        """The query's Action or the ``x-acs-action`` header; a POST form body cannot be
+        peeked at, so ``"STS"`` then."""
+        return request.params.get("Action") or request.header("x-acs-action") or "STS"
 
     def handle(self, request: Request) -> Response:
         try:
-            params = self._params(request)
+            params, body = self._params(request)
             _require(params, "Action")
             action = self._actions.get(params["Action"])
             if action is None:
@@ -187,10 +146,10 @@ class STSService:
             if params["Version"] != API_VERSION:
                 raise STSError(400, "InvalidVersion", "Specified parameter Version is not valid.")
             request_id = new_request_id()
-            document = {"RequestId": request_id, **action(request, params)}
+            document = {"RequestId": request_id, **action(request, params, body)}
             return self._json(200, document, request_id)
         except STSError as exc:
-            logger.info("sts %s: %s %s", request.params.get("Action", "?"), exc.code,
+            logger.info("sts %s: %s %s", self.operation(request), exc.code,
                         log_safe(exc.message))
             return self.error_response(request, exc.status, exc.code, exc.message)
 
@@ -212,9 +171,15 @@ class STSService:
                                  ("x-acs-request-id", request_id)], body)
 
     @staticmethod
-    def _params(request: Request) -> dict[str, str]:
-        """Query parameters, plus a form body's for POST (the body wins on conflicts)."""
-        params = dict(request.params)
+    def _params(request: Request) -> tuple[dict[str, str], bytes]:
+        """Query parameters, plus a form body's for POST (the body wins on conflicts), plus
+        the action and version of a V3 request's ``x-acs-action``/``x-acs-version``
+        headers; and the raw body (a V3 signature covers it)."""
+        params = {name: value for header, name in (("x-acs-action", "Action"),
+                                                   ("x-acs-version", "Version"))
+                  if (value := request.header(header)) is not None}
+        params.update(request.params)
+        raw = b""
         if request.method == "POST":
             length = request.body.length
             if length is not None and length > MAX_FORM_BODY:
@@ -231,7 +196,7 @@ class STSService:
             params.update(parse_qsl(text, keep_blank_values=True))
         else:
             request.body.drain()
-        return params
+        return params, raw
 
     # --- shared parameter checks --------------------------------------------------------
     @staticmethod
@@ -296,7 +261,8 @@ class STSService:
         }
 
     # --- AssumeRoleWithOIDC ----------------------------------------------------------------
-    def _assume_role_with_oidc(self, request: Request, params: dict[str, str]) -> dict[str, Any]:
+    def _assume_role_with_oidc(self, request: Request, params: dict[str, str],
+                               body: bytes) -> dict[str, Any]:
         _require(params, "RoleArn", "OIDCProviderArn", "OIDCToken", "RoleSessionName")
         session_name = self._session_name(params)
         policy = self._session_policy(params)
@@ -392,8 +358,9 @@ class STSService:
         raise fail("InvalidSignature", "OIDC token validate failed: invalid signature.")
 
     # --- AssumeRole --------------------------------------------------------------------
-    def _assume_role(self, request: Request, params: dict[str, str]) -> dict[str, Any]:
-        caller = self._authenticate(request, params)
+    def _assume_role(self, request: Request, params: dict[str, str],
+                     body: bytes) -> dict[str, Any]:
+        caller = self.callers.authenticate(self.iam, request, params, body)
         _require(params, "RoleArn", "RoleSessionName")
         session_name = self._session_name(params)
         policy = self._session_policy(params)
@@ -413,61 +380,3 @@ class STSService:
                            "No permission perform sts:AssumeRole on this Role. Maybe you should "
                            "check the role trust policy.")
         return self._issue(role, session_name, duration, policy)
-
-    def _authenticate(self, request: Request, params: dict[str, str]) -> User | Session:
-        """Check the RPC signature, timestamp and nonce; return the signing principal."""
-        _require(params, "AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce",
-                 "Timestamp")
-        access_key_id = params["AccessKeyId"]
-        request.access_key_id = access_key_id
-        if params["SignatureMethod"] != "HMAC-SHA1" or \
-                params.get("SignatureVersion", "1.0") != "1.0":
-            raise STSError(400, "InvalidSignatureMethod",
-                           "Specified signature method or version is not supported.")
-        caller = self.iam.principal_for(access_key_id)
-        if caller is None:
-            raise STSError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-        signed = {k: v for k, v in params.items() if k != "Signature"}
-        expected = string_to_sign(request.method, signed)
-        # alibabacloud-credentials encodes with quote_plus (space -> "+"): accept that too.
-        candidates = (expected, string_to_sign(request.method, signed, lambda s: quote_plus(s)))
-        if not any(hmac.compare_digest(rpc_signature(s, caller.access_key_secret),
-                                       params["Signature"]) for s in candidates):
-            raise STSError(400, "SignatureDoesNotMatch",
-                           "Specified signature is not matched with our calculation. "
-                           f"server string to sign is:{expected}")
-        now = self.controls.clock.now()
-        try:
-            stamp = calendar.timegm(time.strptime(params["Timestamp"], ISO_FORMAT))
-        except ValueError:
-            raise STSError(400, "InvalidTimeStamp.Format",
-                           "Specified time stamp or date value is not well formatted.") from None
-        if abs(now - stamp) > TIMESTAMP_TOLERANCE:
-            raise STSError(400, "InvalidTimeStamp.Expired",
-                           "Specified time stamp or date value is expired.")
-        self._use_nonce(access_key_id, params["SignatureNonce"], now)
-        if isinstance(caller, Session):
-            self._check_security_token(caller, params.get("SecurityToken"), now)
-        return caller
-
-    def _use_nonce(self, access_key_id: str, nonce: str, now: float) -> None:
-        key = (access_key_id, nonce)
-        with self._nonce_lock:
-            if len(self._nonces) > 10_000:
-                self._nonces = {k: t for k, t in self._nonces.items() if t > now}
-            expiry = self._nonces.get(key)
-            if expiry is not None and expiry > now:
-                raise STSError(400, "SignatureNonceUsed",
-                               "Specified signature nonce was used already.")
-            self._nonces[key] = now + TIMESTAMP_TOLERANCE
-
-    @staticmethod
-    def _check_security_token(session: Session, token: str | None, now: float) -> None:
-        if not token:
-            raise _missing("SecurityToken")
-        if not hmac.compare_digest(token, session.security_token):
-            raise STSError(400, "InvalidSecurityToken.MismatchWithAccessKey",
-                           "Specified SecurityToken mismatch with the AccessKey.")
-        if now >= session.expiration:
-            raise STSError(400, "InvalidSecurityToken.Expired",
-                           "Specified SecurityToken is expired.")

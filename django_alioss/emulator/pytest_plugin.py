@@ -6,17 +6,33 @@
   log and clock offset are reset so tests do not leak into each other.
 - ``alioss_env``: the emulator's environment (``ALIOSS_*`` and ``ALIBABA_CLOUD_*``)
   set with ``monkeypatch`` for one test.
+- ``alioss_storages``: for one test, every django-alioss storage of ``STORAGES`` points
+  at the emulator (endpoint, bucket, region, credentials), whatever its ``OPTIONS``
+  say; Django's storage cache is reset and everything restored afterwards. RRSA through
+  the emulator's STS by default; static keys with ``@pytest.mark.alioss_static_keys``
+  or ``@pytest.mark.parametrize("alioss_storages", ["static"], indirect=True)``. Uses
+  pytest-django's ``settings`` fixture when pytest-django is installed (so later
+  ``settings`` changes in the test stack on top), else ``override_settings``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from .emulator import Emulator
+    from .storages import EmulatedStorages
+
+STATIC_KEYS_MARKER = "alioss_static_keys"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{STATIC_KEYS_MARKER}: the alioss_storages fixture signs in with the "
+                   "emulator's static AccessKey instead of RRSA")
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +55,41 @@ def alioss_env(alioss_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> di
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+def _storages_mode(request: pytest.FixtureRequest) -> str:
+    from .storages import RRSA, STATIC_KEYS
+
+    if hasattr(request, "param"):
+        return str(request.param)
+    return STATIC_KEYS if request.node.get_closest_marker(STATIC_KEYS_MARKER) else RRSA
+
+
+@pytest.fixture
+def alioss_storages(request: pytest.FixtureRequest, alioss_emulator: Emulator,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedStorages]:
+    from .storages import EmulatedStorages
+
+    undo: list[Any] = []
+    if request.config.pluginmanager.has_plugin("django"):
+        settings = request.getfixturevalue("settings")  # pytest-django: one restore stack
+
+        def set_setting(name: str, value: Any) -> None:
+            setattr(settings, name, value)
+    else:
+        from django.test import override_settings
+
+        def set_setting(name: str, value: Any) -> None:
+            override = override_settings(**{name: value})
+            override.enable()
+            undo.append(override)
+
+    alioss_emulator.token_file.write()  # a fresh projected token, whatever the clock did
+    emulated = EmulatedStorages(alioss_emulator, _storages_mode(request), set_setting,
+                                monkeypatch.setattr)
+    try:
+        emulated.apply()
+        yield emulated
+    finally:
+        for override in reversed(undo):
+            override.disable()

@@ -372,6 +372,12 @@ class URLSigner:
             f"region={self.region!r}, signature_version={self.signature_version!r})"
         )
 
+    @property
+    def bucket_url(self) -> str:
+        """The bucket's URL, where browser forms POST (PostObject): what comes before the
+        key in object URLs (``scheme://bucket.host/``, ``scheme://host/bucket/`` ...)."""
+        return self._prefix
+
     def unsigned_url(
         self, key: str, params: Params | None = None, slash_safe: bool = False
     ) -> str:

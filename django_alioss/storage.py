@@ -49,10 +49,10 @@ from .options import (
 from .redaction import mask_key_id
 from .signing import URLSigner, validate_bucket_name
 from .uploads import FORBID_OVERWRITE, WRITE_ID, Uploader, new_write_id
-from .urls import URLPolicy
+from .urls import ContentTypes, URLPolicy, form_rules
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from .collect import CollectSession, Progress
     from .credentials import CredentialsProvider
@@ -416,6 +416,26 @@ class OSSStorage(OptionValues, BaseStorage):
         ``parameters`` become query parameters, e.g. ``response-content-disposition``.
         """
         return self.urls.url(self.object_key(name), parameters, expire, http_method)
+
+    def generate_presigned_post(self, name: str, *, max_size: int | None = None,
+                                min_size: int = 0, content_type: ContentTypes = None,
+                                expire: int | None = None, conditions: Sequence[Any] = (),
+                                fields: dict[str, str] | None = None) -> dict[str, Any]:
+        """A form for uploading ``name`` from a browser straight to the bucket
+        (PostObject): ``{"url": ..., "fields": {...}}``, as boto3's method returns it.
+
+        ``name`` may end with ``${filename}`` (the uploaded file's name). The policy pins
+        :meth:`get_object_parameters`, ``default_acl``, ``x-oss-forbid-overwrite`` (with
+        ``file_overwrite=False``), ``content_type`` and each of ``fields``; see
+        :func:`~django_alioss.urls.form_rules` and :meth:`URLPolicy.presigned_post
+        <django_alioss.urls.URLPolicy.presigned_post>` for sizes, types and expiry.
+        """
+        pinned, limits = form_rules(
+            object_parameters=self.get_object_parameters(name),
+            acl=self.default_acl or "default", forbid_overwrite=not self.file_overwrite,
+            max_size=max_size, min_size=min_size, content_type=content_type)
+        return self.urls.presigned_post(self.object_key(name), fields={**pinned, **(fields or {})},
+                                        conditions=[*limits, *conditions], expire=expire)
 
     def describe(self) -> dict[str, Any]:
         """Resolved options and the credential source, without secrets (for diagnostics)."""

@@ -5,25 +5,71 @@
 the credentials that sign it (an STS token that expires in ten minutes cannot sign a
 URL for an hour). Signing itself is :mod:`django_alioss.signing` (pure, no I/O);
 credentials come from the storage's provider, fetched only when a URL is signed.
-No method here sends a request.
+Browser form uploads (:meth:`URLPolicy.presigned_post`, PostObject) follow the same
+clamping; their fields come from :func:`form_rules`. No method here sends a request.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.utils.encoding import filepath_to_uri
 
 from .signing import URLSigner
+from .signing_policy import POLICY_MAX_EXPIRES, Condition, sign_post_form
 
 if TYPE_CHECKING:
     from .credentials import CredentialsProvider, Snapshot
 
 PUBLIC_ACLS = ("public-read", "public-read-write")
+MAX_POST_SIZE = 5 * 1024 ** 3
+"""The largest file a form upload (PostObject) may carry: 5 GiB."""
+ContentTypes = str | Sequence[str] | None
+
+
+def _without(fields: dict[str, str], name: str) -> dict[str, str]:
+    return {k: v for k, v in fields.items() if k.lower() != name.lower()}
+
+
+def form_rules(*, object_parameters: Mapping[str, Any], acl: str, forbid_overwrite: bool,
+               max_size: int | None, min_size: int, content_type: ContentTypes
+               ) -> tuple[dict[str, str], list[Condition]]:
+    """The fields pinned in a form upload's policy and its other conditions.
+
+    Pinned: ``object_parameters`` (as form fields), ``x-oss-object-acl`` = ``acl``,
+    ``x-oss-forbid-overwrite`` when asked, and a ``content_type`` that is one type.
+    A ``content_type`` ending with ``/`` (``"image/"``) asks for that prefix, a sequence
+    for one of its types (the browser then sends ``Content-Type``). Sizes become a
+    ``content-length-range`` (``max_size`` None: up to 5 GiB).
+    """
+    fields = {str(k): str(v) for k, v in object_parameters.items()}
+    fields = _without(fields, "x-oss-object-acl")
+    fields["x-oss-object-acl"] = acl
+    if forbid_overwrite:
+        fields = _without(fields, "x-oss-forbid-overwrite")
+        fields["x-oss-forbid-overwrite"] = "true"
+    conditions: list[Condition] = []
+    if isinstance(content_type, str) and not content_type.endswith("/"):
+        fields = _without(fields, "Content-Type")
+        fields["Content-Type"] = content_type
+    elif isinstance(content_type, str):
+        fields = _without(fields, "Content-Type")
+        conditions.append(["starts-with", "$Content-Type", content_type])
+    elif content_type is not None:
+        fields = _without(fields, "Content-Type")
+        conditions.append(["in", "$Content-Type", [str(t) for t in content_type]])
+    if type(min_size) is not int or min_size < 0:
+        raise ValueError(f"min_size must be an int >= 0, got {min_size!r}")
+    if max_size is not None and (type(max_size) is not int or not min_size <= max_size):
+        raise ValueError(f"max_size must be an int >= min_size ({min_size}), got {max_size!r}")
+    if max_size is not None or min_size:
+        conditions.append(["content-length-range", min_size,
+                           MAX_POST_SIZE if max_size is None else max_size])
+    return fields, conditions
 
 
 @dataclass(frozen=True)
@@ -86,3 +132,29 @@ class URLPolicy:
             access_key_secret=credentials.access_key_secret,
             security_token=credentials.security_token, expires=window.expires,
             method=(method or "GET").upper(), params=params, now=window.now)
+
+    def presigned_post(self, key: str, *, fields: Mapping[str, str] | None = None,
+                       conditions: Sequence[Condition] = (), expire: int | None = None
+                       ) -> dict[str, Any]:
+        """A browser form uploading ``key`` (PostObject): ``{"url": ..., "fields": ...}``,
+        the bucket's URL and every form field but the file (which goes last).
+
+        Signed with the current credentials (STS token included) for ``expire`` seconds
+        (default ``querystring_expire``), at most 7 days and never past the
+        credentials' expiry. Each of ``fields`` is pinned in the policy; ``conditions``
+        are added as given. No request is sent.
+        """
+        if expire is not None and (isinstance(expire, bool) or int(expire) < 1):
+            raise ValueError(f"expire must be a positive number of seconds, got {expire!r}")
+        window = self.signing_window(
+            None if expire is None else min(int(expire), POLICY_MAX_EXPIRES))
+        credentials = window.credentials
+        form = sign_post_form(
+            bucket_name=self.signer.bucket_name, key=key, region=self.signer.region,
+            signature_version=self.signer.signature_version,
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token, now=int(window.now),
+            expires=min(window.expires, POLICY_MAX_EXPIRES), fields=fields,
+            conditions=conditions)
+        return {"url": self.signer.bucket_url, "fields": form}

@@ -1,5 +1,5 @@
-"""``python -m django_alioss.emulator``: serve OSS, STS, an OIDC issuer and ECS instance
-metadata locally.
+"""``python -m django_alioss.emulator`` (or the ``django-alioss-emulator`` console script):
+serve OSS, STS, an OIDC issuer and ECS instance metadata locally.
 
 The first lines on standard output are shell ``export`` lines (flushed before
 serving); everything else goes to standard error. The process serves until SIGINT or
@@ -59,6 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                         help="connections served at once per port; more are answered 503 "
                              f"and closed (default {DEFAULT_MAX_CONNECTIONS})")
+    parser.add_argument("--no-static-keys", action="store_true",
+                        help="export only the RRSA variables, not the RAM user's "
+                             "ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (local runs use RRSA alone)")
+    parser.add_argument("--account-wide", action="store_true",
+                        help="let the seeded user and roles use every bucket and the user "
+                             "create and delete buckets (for suites that PutBucket)")
+    parser.add_argument("--cdn-auth-type", choices=("A", "B", "C"), default=None,
+                        help="also serve the bucket through a CDN edge that checks CDN URL "
+                             "authentication of this type (port --port + 4 unless "
+                             "--cdn-port); exported as ALIOSS_EMULATOR_CDN_URL")
+    parser.add_argument("--cdn-auth-key", default=None,
+                        help="the CDN edge's URL authentication key (type C: 16-32 letters "
+                             "and digits)")
+    parser.add_argument("--cdn-auth-ttl", type=int, default=1800,
+                        help="seconds a signed URL is accepted after its timestamp "
+                             "(default 1800)")
+    parser.add_argument("--cdn-port", type=int, default=None,
+                        help="CDN edge port (default --port + 4)")
     parser.add_argument("--admin", action="store_true",
                         help="serve the HTTP control endpoint under <endpoint>/_emulator/")
     parser.add_argument("--detach", action="store_true",
@@ -80,12 +98,12 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _detach(emulator: Emulator) -> None:
+def _detach(emulator: Emulator, static_keys: bool) -> None:
     """Fork: the parent prints the exports and exits; the child serves on."""
     emulator.token_file.write()
     pid = os.fork()
     if pid:
-        sys.stdout.write(emulator.export_lines())
+        sys.stdout.write(emulator.export_lines(static_keys))
         sys.stdout.write(f"export ALIOSS_EMULATOR_PID={pid}\n")
         sys.stdout.flush()
         os._exit(0)  # no finalizers: the child owns the sockets and temp dirs now
@@ -117,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             data_dir=args.data_dir, admin=args.admin,
                             token_lifetime=args.token_lifetime,
                             idle_timeout=args.idle_timeout,
-                            max_connections=args.max_connections)
+                            max_connections=args.max_connections,
+                            account_wide=args.account_wide,
+                            cdn_auth_type=args.cdn_auth_type, cdn_auth_key=args.cdn_auth_key,
+                            cdn_auth_ttl=args.cdn_auth_ttl, cdn_port=args.cdn_port)
     except OSError as exc:
         print(f"alioss emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
@@ -125,12 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alioss emulator: {exc}", file=sys.stderr)
         return 2
     stop = _stop_on_signals()
+    static_keys = not args.no_static_keys
     if args.detach:
-        _detach(emulator)
+        _detach(emulator, static_keys)
         emulator.start()
     else:
         emulator.start()
-        sys.stdout.write(emulator.export_lines())
+        sys.stdout.write(emulator.export_lines(static_keys))
         sys.stdout.flush()
         print(f"# serving {emulator.describe()}; Ctrl-C stops", file=sys.stderr, flush=True)
     try:

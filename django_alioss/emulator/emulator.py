@@ -1,4 +1,5 @@
-"""The combined emulator: OSS, STS, an OIDC issuer and ECS instance metadata in one process.
+"""The combined emulator: OSS, STS, an OIDC issuer and ECS instance metadata in one process
+(and, when asked, a CDN edge with URL authentication in front of the bucket).
 
 ``Emulator`` starts the four services on 127.0.0.1 (free ports by default), creates
 one bucket, a RAM user with an AccessKey that may use it, an OIDC provider and an RRSA
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .admin import AdminEndpoint
+from .cdn import DEFAULT_TTL, CDNAuth, CDNEdge
 from .controls import Controls
 from .ecs import ECSMetadataService
 from .httpserver import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Service, ServiceServer
@@ -57,7 +59,12 @@ class Emulator:
     ``admin=True`` also serves the HTTP control endpoint under ``<endpoint>/_emulator/``.
     Every listener closes a connection idle for ``idle_timeout`` seconds (``None``:
     never) and serves at most ``max_connections`` at once (one more gets 503 and is
-    closed).
+    closed). ``account_wide=True`` lets the seeded user and roles use every bucket of
+    the account, and the user create and delete buckets (suites that PutBucket, such as
+    oss2's own tests); by default they may use ``bucket`` only.
+    ``cdn_auth_type`` (``"A"``, ``"B"`` or ``"C"``, with ``cdn_auth_key`` and
+    ``cdn_auth_ttl``) also starts a CDN edge serving the bucket on ``cdn_port`` (default
+    ``port + 4``) that checks CDN URL authentication (:mod:`.cdn`): see :attr:`cdn_url`.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, sts_port: int | None = None,
@@ -68,12 +75,16 @@ class Emulator:
                  service_account: str = "alioss", token_lifetime: int = 3600,
                  role_max_session_duration: int = 43200,
                  idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 account_wide: bool = False,
+                 cdn_auth_type: str | None = None, cdn_auth_key: str | None = None,
+                 cdn_auth_ttl: int = DEFAULT_TTL, cdn_port: int | None = None) -> None:
         self.host = host
         self.region = region
         self.bucket_name = bucket
         self.namespace = namespace
         self.service_account = service_account
+        self.account_wide = account_wide
         self.controls = Controls()
         self.iam = IAM()
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -84,9 +95,13 @@ class Emulator:
                               region=region)
         self.sts = STSService(iam=self.iam, controls=self.controls, issuers={})
         self.ecs = ECSMetadataService(self.iam, self.controls)
+        self.cdn: CDNEdge | None = None
+        if cdn_auth_type is not None:
+            self.cdn = CDNEdge(self.oss, self.controls, bucket,
+                               CDNAuth(cdn_auth_type, cdn_auth_key or "", cdn_auth_ttl))
         self._servers = self._listen(
             host, [port, _next(port, 1, sts_port), _next(port, 2, oidc_port),
-                   _next(port, 3, ecs_port)],
+                   _next(port, 3, ecs_port), _next(port, 4, cdn_port)],
             admin=AdminEndpoint(self) if admin else None,
             idle_timeout=idle_timeout, max_connections=max_connections)
         self.issuer.issuer_url = self._servers[2].url
@@ -94,7 +109,8 @@ class Emulator:
 
         world = seed_world(self.iam, bucket, self.issuer.issuer_url, namespace=namespace,
                            service_account=service_account,
-                           role_max_session_duration=role_max_session_duration)
+                           role_max_session_duration=role_max_session_duration,
+                           account_wide=account_wide)
         self.user: User = world.user
         self.provider = world.provider
         self.subject = world.subject
@@ -122,11 +138,14 @@ class Emulator:
 
     def _listen(self, host: str, ports: list[int], admin: AdminEndpoint | None,
                 **limits: Any) -> list[ServiceServer]:
-        """Bind OSS (with the admin endpoint), STS, the issuer and ECS metadata, in order."""
+        """Bind OSS (with the admin endpoint), STS, the issuer, ECS metadata and the CDN
+        edge (if any), in order."""
         services: list[Service] = [self.oss, self.sts, self.issuer, self.ecs]
+        if self.cdn is not None:
+            services.append(self.cdn)
         servers: list[ServiceServer] = []
         try:
-            for service, port in zip(services, ports, strict=True):
+            for service, port in zip(services, ports, strict=False):
                 servers.append(ServiceServer(service, self.controls, host, port,
                                              admin=admin if service is self.oss else None,
                                              **limits))
@@ -200,6 +219,23 @@ class Emulator:
         return self._servers[3].url
 
     @property
+    def cdn_url(self) -> str | None:
+        """The CDN edge (``None`` without ``cdn_auth_type``): a storage reaches it with
+        :meth:`cdn_options`."""
+        return self._servers[4].url if self.cdn is not None else None
+
+    def cdn_options(self) -> dict[str, object]:
+        """Storage options whose URLs go through the CDN edge, signed for it:
+        ``custom_domain``, ``url_protocol`` and ``cdn_auth_*`` (the edge's current
+        settings). ``ValueError`` when the emulator has no CDN edge."""
+        if self.cdn is None or self.cdn_url is None:
+            raise ValueError("this emulator has no CDN edge: pass cdn_auth_type=...")
+        auth = self.cdn.auth
+        return {"custom_domain": self.cdn_url.removeprefix("http://"), "url_protocol": "http:",
+                "cdn_auth_type": auth.auth_type, "cdn_auth_key": auth.key,
+                "cdn_auth_ttl": auth.ttl}
+
+    @property
     def admin_url(self) -> str | None:
         return f"{self.endpoint}/_emulator/" if self._servers[0].admin is not None else None
 
@@ -229,11 +265,16 @@ class Emulator:
 
     def describe(self) -> str:
         """One line naming every listener: the CLI's banner."""
-        return (f"OSS {self.endpoint} (bucket {self.bucket_name}), STS {self.sts_endpoint}, "
+        buckets = "every bucket of the account" if self.account_wide else "bucket"
+        text = (f"OSS {self.endpoint} ({buckets} {self.bucket_name}), STS {self.sts_endpoint}, "
                 f"OIDC issuer {self.issuer_url}, ECS metadata {self.ecs_metadata_url}")
+        if self.cdn is not None:
+            text += f", CDN edge {self.cdn_url} (URL authentication type {self.cdn.auth.auth_type})"
+        return text
 
-    def env(self) -> dict[str, str]:
-        """The environment a Django process needs to use this emulator (RRSA and static keys)."""
+    def env(self, static_keys: bool = True) -> dict[str, str]:
+        """The environment a Django process needs to use this emulator: RRSA and (unless
+        ``static_keys`` is false) the RAM user's static AccessKey."""
         env = {
             "ALIOSS_ENDPOINT": self.endpoint,
             "ALIOSS_BUCKET_NAME": self.bucket_name,
@@ -247,14 +288,24 @@ class Emulator:
             # Not read by django-alioss: where the other two listeners are.
             "ALIOSS_EMULATOR_OIDC_ISSUER_URL": self.issuer_url,
             "ALIOSS_EMULATOR_ECS_METADATA_URL": self.ecs_metadata_url,
+            # A role the RAM user may AssumeRole into (ram_role_arn, the STS SDK), and the
+            # account (the owner id OSS reports).
+            "ALIOSS_EMULATOR_RAM_ROLE_ARN": self.ram_role_arn,
+            "ALIOSS_EMULATOR_ACCOUNT_ID": self.iam.account_id,
         }
         if self.admin_url:
             env["ALIOSS_EMULATOR_ADMIN_URL"] = self.admin_url
+        if self.cdn_url:
+            env["ALIOSS_EMULATOR_CDN_URL"] = self.cdn_url
+        if not static_keys:
+            del env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
         return env
 
-    def export_lines(self) -> str:
-        """``export NAME=value`` lines for ``eval "$(python -m django_alioss.emulator)"``."""
-        return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
+    def export_lines(self, static_keys: bool = True) -> str:
+        """``export NAME=value`` lines for ``eval "$(python -m django_alioss.emulator)"``
+        (without the static AccessKey when ``static_keys`` is false)."""
+        return "".join(f"export {k}={shlex.quote(v)}\n"
+                       for k, v in self.env(static_keys).items())
 
     def reset(self) -> None:
         """Clear faults and the request log and put the clock back (between tests)."""

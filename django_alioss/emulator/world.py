@@ -18,7 +18,8 @@ STS_AUDIENCE = "sts.aliyuncs.com"
 
 
 def bucket_policy(bucket: str) -> dict[str, Any]:
-    """A RAM policy allowing every OSS action on ``bucket`` and its objects."""
+    """A RAM policy allowing every OSS action on ``bucket`` and its objects (``"*"``: on
+    every bucket of the account, creating and deleting buckets included)."""
     return {
         "Version": "1",
         "Statement": [{
@@ -64,10 +65,14 @@ class World:
 
 
 def seed_world(iam: IAM, bucket: str, issuer_url: str, *, namespace: str,
-               service_account: str, role_max_session_duration: int) -> World:
-    """Create the emulator's user, OIDC provider and roles in ``iam``."""
+               service_account: str, role_max_session_duration: int,
+               account_wide: bool = False) -> World:
+    """Create the emulator's user, OIDC provider and roles in ``iam``. They may use
+    ``bucket``; with ``account_wide``, every bucket of the account (the user may then
+    create and delete buckets: PutBucket, DeleteBucket)."""
+    scope = "*" if account_wide else bucket
     user = iam.add_user("alioss-dev", [
-        bucket_policy(bucket),
+        bucket_policy(scope),
         {"Version": "1", "Statement": [
             {"Effect": "Allow", "Action": "oss:ListBuckets", "Resource": "*"},
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "acs:ram::*:role/*"},
@@ -76,12 +81,12 @@ def seed_world(iam: IAM, bucket: str, issuer_url: str, *, namespace: str,
     provider = iam.add_oidc_provider("ack-rrsa-emulator", issuer_url, [STS_AUDIENCE])
     subject = f"system:serviceaccount:{namespace}:{service_account}"
     role = iam.add_role("alioss-rrsa", rrsa_trust_policy(provider.arn, issuer_url, subject),
-                        [bucket_policy(bucket)],
+                        [bucket_policy(scope)],
                         max_session_duration=role_max_session_duration)
     ram_role = iam.add_role("alioss-app",
                             _trusting({"RAM": [f"acs:ram::{iam.account_id}:root"]}),
-                            [bucket_policy(bucket)],
+                            [bucket_policy(scope)],
                             max_session_duration=role_max_session_duration)
     worker_role = iam.add_role("alioss-worker", _trusting({"Service": ["ecs.aliyuncs.com"]}),
-                               [bucket_policy(bucket)])
+                               [bucket_policy(scope)])
     return World(user, provider, subject, role, ram_role, worker_role)

@@ -1,4 +1,5 @@
-"""Test controls shared by the emulated services: clock, fault injection, request log.
+"""Test controls shared by the emulated services: clock, fault injection, request log,
+and the image styles saved in buckets (``x-oss-process=style/<name>``).
 
 Everything here is thread-safe: the HTTP servers handle each request on its own thread.
 """
@@ -6,13 +7,15 @@ Everything here is thread-safe: the HTTP servers handle each request on its own 
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-SERVICES = ("oss", "sts", "oidc", "ecs")
+SERVICES = ("oss", "sts", "oidc", "ecs", "cdn")
+STYLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class Clock:
@@ -185,6 +188,40 @@ class RequestLog:
             self._counts.clear()
 
 
+class ImageStyles:
+    """Image processing styles saved per bucket, as OSS's PutStyle saves them:
+    ``x-oss-process=style/<name>`` applies the style's ``image/...`` string.
+
+    Like objects, styles are bucket state: :meth:`Controls.reset` keeps them.
+    """
+
+    def __init__(self) -> None:
+        self._styles: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def put(self, bucket: str, name: str, process: str) -> None:
+        """Save (or replace) style ``name`` of ``bucket``: ``process`` is ``image/...``."""
+        if not STYLE_NAME.fullmatch(name):
+            raise ValueError(f"invalid style name {name!r}: 1 to 64 letters, digits, '_', "
+                             "'-' or '.'")
+        if not process.startswith("image/") or process == "image/":
+            raise ValueError(f"a style is an image/... processing string, got {process!r}")
+        with self._lock:
+            self._styles[(bucket, name)] = process
+
+    def get(self, bucket: str, name: str) -> str | None:
+        with self._lock:
+            return self._styles.get((bucket, name))
+
+    def delete(self, bucket: str, name: str) -> None:
+        with self._lock:
+            self._styles.pop((bucket, name), None)
+
+    def names(self, bucket: str) -> list[str]:
+        with self._lock:
+            return sorted(name for owner, name in self._styles if owner == bucket)
+
+
 @dataclass
 class Controls:
     """The knobs a test turns: one set shared by all services of an emulator."""
@@ -192,9 +229,10 @@ class Controls:
     clock: Clock = field(default_factory=Clock)
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
+    styles: ImageStyles = field(default_factory=ImageStyles)
 
     def reset(self) -> None:
-        """Clear faults and the log and put the clock back to real time."""
+        """Clear faults and the log and put the clock back to real time (styles stay)."""
         self.faults.clear()
         self.log.clear()
         self.clock.set_offset(0)

@@ -56,6 +56,10 @@ _V1_URL_PARAMS = ("OSSAccessKeyId", "Expires", "Signature")
 _V4_URL_PARAMS = ("x-oss-signature-version", "x-oss-credential", "x-oss-date",
                   "x-oss-expires", "x-oss-signature")
 _V4_ALWAYS_SIGNED = ("content-type", "content-md5")
+#: Form fields (lowercased) of a signed PostObject form, V1 and V4.
+_V1_FORM_FIELDS = ("ossaccesskeyid", "signature")
+_V4_FORM_FIELDS = ("x-oss-signature-version", "x-oss-credential", "x-oss-date",
+                   "x-oss-signature")
 
 
 class AuthError(Exception):
@@ -81,7 +85,8 @@ def _require_query(params: Mapping[str, str], names: Iterable[str]) -> None:
 class Identity:
     """Who made a request: ``principal`` is ``None`` for an anonymous request.
 
-    ``scheme`` is ``anonymous``, ``v1``, ``v1-url``, ``v4`` or ``v4-url``.
+    ``scheme`` is ``anonymous``, ``v1``, ``v1-url``, ``v1-form``, ``v4``, ``v4-url`` or
+    ``v4-form``.
     """
 
     access_key_id: str | None = None
@@ -345,16 +350,18 @@ class Verifier:
         return canonical_request, string_to_sign.encode("utf-8")
 
     def _v4_verify(self, access_key_id: str, secret: str, day: str, signature: str,
-                   canonical_request: bytes, string_to_sign: bytes) -> None:
+                   canonical_request: bytes | None, string_to_sign: bytes) -> None:
+        """(A form has no canonical request: its policy is the string to sign.)"""
         key = _v4_signing_key(secret, day, self.region, self.product)
         expected = hmac.new(key, string_to_sign, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8")):
+            details = {"OSSAccessKeyId": access_key_id, "SignatureProvided": signature,
+                       "StringToSign": _as_text(string_to_sign)}
+            if canonical_request is not None:
+                details["CanonicalRequest"] = _as_text(canonical_request)
             raise AuthError(403, "SignatureDoesNotMatch",
                             "The request signature we calculated does not match the signature "
-                            "you provided. Check your key and signing method.",
-                            {"OSSAccessKeyId": access_key_id, "SignatureProvided": signature,
-                             "StringToSign": _as_text(string_to_sign),
-                             "CanonicalRequest": _as_text(canonical_request)})
+                            "you provided. Check your key and signing method.", details)
 
     @staticmethod
     def _additional(text: str) -> list[str]:
@@ -416,3 +423,40 @@ class Verifier:
         self._v4_verify(access_key_id, secret, day, params["x-oss-signature"], canonical,
                         string_to_sign)
         return Identity(access_key_id, principal, "v4-url")
+
+    # --- PostObject forms -------------------------------------------------------------
+    def authenticate_form(self, fields: Mapping[str, str]) -> Identity:
+        """Identify and verify the signer of a PostObject form (``fields`` by lowercased
+        name): V4 (``x-oss-signature`` over the base64 policy with the day's signing key),
+        V1 (``Signature``, HMAC-SHA1 over the policy) or anonymous (no signature field).
+        The STS token is the ``x-oss-security-token`` field. Headers and the query are
+        not looked at: OSS ignores them for PostObject."""
+        v1 = any(name in fields for name in _V1_FORM_FIELDS)
+        v4 = any(name in fields for name in _V4_FORM_FIELDS)
+        if v1 and v4:
+            raise AuthError(400, "InvalidArgument", "Only one auth mechanism allowed; the "
+                            "form carries both V1 and V4 signature fields.")
+        if not (v1 or v4):
+            return ANONYMOUS
+        missing = [name for name in (*(_V4_FORM_FIELDS if v4 else _V1_FORM_FIELDS), "policy")
+                   if not fields.get(name)]
+        if missing:
+            raise AuthError(403, "AccessDenied",
+                            f"Missing {', '.join(missing)} in the form fields.")
+        policy = fields["policy"].encode("utf-8")
+        token = fields.get("x-oss-security-token")
+        if v1:
+            access_key_id = fields["ossaccesskeyid"]
+            principal, secret = self._principal(access_key_id, token)
+            self._v1_verify(access_key_id, secret, fields["signature"], policy)
+            return Identity(access_key_id, principal, "v1-form")
+        if fields["x-oss-signature-version"] != V4_ALGORITHM:
+            raise AuthError(400, "InvalidArgument", "Unsupported signature version.",
+                            {"ArgumentName": "x-oss-signature-version",
+                             "ArgumentValue": fields["x-oss-signature-version"]})
+        self._v4_time(fields["x-oss-date"])
+        access_key_id, day = self._v4_parse_credential(fields["x-oss-credential"],
+                                                       fields["x-oss-date"])
+        principal, secret = self._principal(access_key_id, token)
+        self._v4_verify(access_key_id, secret, day, fields["x-oss-signature"], None, policy)
+        return Identity(access_key_id, principal, "v4-form")

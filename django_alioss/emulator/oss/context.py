@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..auth import Identity
+from ..auth import Identity, Verifier
 from ..controls import Controls
 from ..httpserver import Request, Response
 from ..iam import IAM
@@ -23,6 +23,7 @@ class OSSBackend(Protocol):
     controls: Controls
     region: str
     access: AccessControl
+    verifier: Verifier
     max_object_size: int
     min_part_size: int
 

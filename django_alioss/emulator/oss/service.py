@@ -4,14 +4,15 @@
 request it works out the bucket, key and operation (:mod:`.routing`), checks the
 signature (:mod:`..auth`), runs the operation (:mod:`.ops`; they authorize through
 :mod:`.access`) against a :class:`~..store.Store` and answers in OSS's wire shapes,
-errors included (:mod:`.errors`).
+errors included (:mod:`.errors`), with the bucket's CORS headers when a rule matches
+the request's Origin (:mod:`.ops.cors`).
 """
 
 from __future__ import annotations
 
 import logging
 
-from ..auth import AuthError, Verifier
+from ..auth import ANONYMOUS, AuthError, Verifier
 from ..controls import Controls
 from ..httpserver import Request, Response, new_request_id
 from ..iam import IAM
@@ -20,12 +21,16 @@ from .access import AccessControl
 from .context import Call, Operation
 from .errors import WireError, error_response, from_store_error
 from .ops import OPERATIONS
+from .ops.cors import cors_headers
 from .parsing import discard_body
 from .routing import UNSUPPORTED, Route, route_request
 
 logger = logging.getLogger("django_alioss.emulator")
 
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
+#: Operations that ignore the Authorization header and query signatures: PostObject
+#: checks the signature among its form fields; a CORS preflight is anonymous.
+SELF_AUTHENTICATED = frozenset({"PostObject", "Options"})
 
 
 class OSSService:
@@ -77,8 +82,11 @@ class OSSService:
             logger.debug("oss %s -> %s %s", route.operation if route else "?", exc.status,
                          exc.code)
             discard_body(request)
-            return self._error(request, route, request_id, exc)
-        response.headers.append(("x-oss-request-id", request_id))
+            response = self._error(request, route, request_id, exc)
+        else:
+            response.headers.append(("x-oss-request-id", request_id))
+        if route is not None and route.operation != "Options":  # a preflight has its own
+            response.headers.extend(cors_headers(self.store, route.bucket, request))
         return response
 
     def _serve(self, request: Request, route: Route) -> Response:
@@ -89,10 +97,12 @@ class OSSService:
         if route.key_error:
             raise WireError(400, "InvalidObjectName", route.key_error,
                             {"BucketName": route.bucket})
-        try:
-            identity = self.verifier.authenticate(request, route.bucket, route.key)
-        except AuthError as exc:
-            raise WireError(exc.status, exc.code, exc.message, exc.details) from None
+        identity = ANONYMOUS  # forms sign their fields; preflights are never signed
+        if route.operation not in SELF_AUTHENTICATED:
+            try:
+                identity = self.verifier.authenticate(request, route.bucket, route.key)
+            except AuthError as exc:
+                raise WireError(exc.status, exc.code, exc.message, exc.details) from None
         request.access_key_id = identity.access_key_id
         try:
             return self.operations[route.operation](Call(request, route, identity, self))

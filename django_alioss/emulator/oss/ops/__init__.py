@@ -1,4 +1,5 @@
-"""The OSS operations, grouped: objects, multipart uploads, buckets, listings.
+"""The OSS operations, grouped: objects, multipart uploads, buckets, listings, form
+uploads (PostObject) and bucket CORS.
 
 Each module's ``OPERATIONS`` maps API names (as :mod:`..routing` names requests) to
 functions of a :class:`~..context.Call`.
@@ -7,10 +8,11 @@ functions of a :class:`~..context.Call`.
 from __future__ import annotations
 
 from ..context import Operation
-from . import buckets, listing, multipart, objects
+from . import buckets, cors, listing, multipart, objects, post
 
 OPERATIONS: dict[str, Operation] = {
     **objects.OPERATIONS, **multipart.OPERATIONS, **buckets.OPERATIONS, **listing.OPERATIONS,
+    **post.OPERATIONS, **cors.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS"]

@@ -3,7 +3,8 @@
 Steps, one line each (``OK``/``WARN``/``FAIL``/``SKIP`` + detail): the system checks of
 the alias, building the storage, its resolved options (no secrets), the credentials
 (source, why, expiry; fetching them performs the STS round trip where there is one),
-then a probe: write, read back, fetch a URL from ``storage.url`` with urllib and
+with ``direct_upload_origins`` whether the bucket's CORS rules let them POST, then a
+probe: write, read back, fetch a URL from ``storage.url`` with urllib and
 compare, delete (and, for manifest storages, look for ``staticfiles.json``). Exit
 status 1 when any step fails; ``--json`` prints one JSON document instead of lines.
 """
@@ -27,6 +28,7 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...checks import check_alias
+from ...cors import post_report
 from ...diagnostics import explain, format_age, storage_configs, storage_for_alias
 from ...exceptions import OSSAccessDenied, OSSError
 from ...storage import OSSStorage
@@ -113,6 +115,8 @@ class Diagnosis:
         if not self.run_step("credentials", self.fetch_credentials):
             self.skip("probe", "no credentials")
             return
+        if self.storage is not None and self.storage.direct_upload_origins:
+            self.run_step("cors", self.cors)
         if not self.probe:
             self.skip("probe", "--no-probe")
             return
@@ -162,6 +166,16 @@ class Diagnosis:
             parts.append("no expiry")
         detail = ", ".join(parts) + f"; why: {info['why']}"
         return ("WARN" if info["source"] == "static-fallback" else "OK"), detail
+
+    def cors(self) -> tuple[str, str]:
+        """Whether each origin of ``direct_upload_origins`` may POST (form uploads); WARN
+        when the bucket's CORS rules cannot be read."""
+        assert self.storage is not None
+        try:
+            cors = self.storage.client.get_bucket_cors()
+        except OSSAccessDenied as exc:
+            return "WARN", f"cannot read the bucket's CORS rules: {explain(exc, self.storage)}"
+        return post_report(cors, self.storage.direct_upload_origins)
 
     def run_probe(self) -> None:
         storage = self.storage

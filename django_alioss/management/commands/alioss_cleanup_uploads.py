@@ -1,8 +1,12 @@
-"""``manage.py alioss_cleanup_uploads --older-than 24h [--dry-run] [--storage ALIAS]``.
+"""``manage.py alioss_cleanup_uploads --older-than 24h [--dry-run] [--storage ALIAS]
+[--direct-uploads]``.
 
 Unfinished multipart uploads keep their parts (and cost storage) until aborted, and
 hide uploads that failed. This aborts those under the storage's ``location`` that
-were initiated longer ago than ``--older-than``, listing each one.
+were initiated longer ago than ``--older-than``, listing each one. With
+``--direct-uploads`` it also deletes the files browsers uploaded under the
+``direct_upload_prefix`` (``DirectUploadField``) that are older than that and that no
+model row references: forms that were abandoned after the upload.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...credentials import CredentialsUnavailable
 from ...diagnostics import explain, format_age, storage_for_alias
+from ...direct_uploads import stale_uploads
 from ...exceptions import OSSError
 from ...storage import OSSStorage
 
@@ -43,6 +48,9 @@ class Command(BaseCommand):
                             help="list what would be aborted without aborting")
         parser.add_argument("--storage", default="default", metavar="ALIAS",
                             help="alias in STORAGES (default: default)")
+        parser.add_argument("--direct-uploads", action="store_true",
+                            help="also delete browser uploads under direct_upload_prefix that "
+                                 "are older than --older-than and that no model references")
 
     def handle(self, *args: Any, **options: Any) -> None:
         min_age = parse_age(options["older_than"])
@@ -77,6 +85,8 @@ class Command(BaseCommand):
         else:
             summary = f"aborted {aborted} of {seen} multipart upload(s) in {where} {older}"
         self.stdout.write(self.style.SUCCESS(summary))
+        if options["direct_uploads"]:
+            self.delete_direct_uploads(storage, min_age, dry_run, older)
 
     def abort(self, storage: OSSStorage, upload: Any) -> bool:
         """Abort one upload; False when it had already gone (completed or aborted)."""
@@ -88,3 +98,28 @@ class Command(BaseCommand):
             self.stdout.write(f"  {upload.upload_id} had already gone")
             return False
         return True
+
+    def delete_direct_uploads(self, storage: OSSStorage, min_age: float, dry_run: bool,
+                              older: str) -> None:
+        """Delete (``dry_run``: list) the browser uploads no model row references."""
+        now = time.time()
+        found = deleted = 0
+        try:
+            for _, listed in stale_uploads(storage, min_age, now):
+                found += 1
+                verb = "would delete" if dry_run else "deleting"
+                self.stdout.write(f"{verb} {listed.key} (browser upload not attached, age "
+                                  f"{format_age(now - listed.last_modified)})")
+                if not dry_run:
+                    storage.client.delete_object(listed.key)
+                    deleted += 1
+        except (OSSError, CredentialsUnavailable) as exc:
+            raise CommandError(f"{explain(exc, storage)} ({deleted} browser upload(s) deleted "
+                               "before the failure)") from None
+        prefix = storage.direct_upload_prefix.strip("/")
+        if dry_run:
+            summary = (f"{found} unattached browser upload(s) under {prefix!r} are {older} "
+                       "(dry run: none deleted)")
+        else:
+            summary = f"deleted {deleted} unattached browser upload(s) under {prefix!r} {older}"
+        self.stdout.write(self.style.SUCCESS(summary))

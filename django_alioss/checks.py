@@ -12,9 +12,14 @@ credentials provider is built but never asked for credentials.
 ``django_alioss.E005``  querystring_expire beyond 7 days (OSS refuses > 604800 s)
 ``django_alioss.E006``  any other invalid configuration (the ImproperlyConfigured text)
 ``django_alioss.E007``  the backend of an alias naming django_alioss cannot be imported
+``django_alioss.E008``  cdn_auth_type set without cdn_auth_key
+``django_alioss.E009``  cdn_auth_type set without custom_domain (the CDN domain)
+``django_alioss.E010``  a type C cdn_auth_key that is not 16 to 32 letters and digits
+``django_alioss.E011``  an invalid entry in image_styles (name or processing string)
 ``django_alioss.W001``  an ``http://`` endpoint while DEBUG is False
 ``django_alioss.W002``  RRSA selected, its environment incomplete, no static fallback
 ``django_alioss.W003``  an OSS static storage, but ``collectstatic`` is not ours
+``django_alioss.W004``  cdn_auth_key set without cdn_auth_type: URLs are not signed for it
 ======================  ===========================================================
 """
 
@@ -31,9 +36,11 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import get_commands
 
+from .cdn import TYPE_C_KEY
 from .credentials import UnavailableProvider, build_provider
 from .diagnostics import backend_class, build_storage, configured_value, storage_configs
 from .options import OPTIONS, region_from_endpoint
+from .processing import validate_styles
 from .storage import CREDENTIAL_OPTIONS, OSSStaticStorage, OSSStorage
 
 MAX_URL_EXPIRE = 7 * 24 * 3600
@@ -129,6 +136,38 @@ def _precheck(cls: type[OSSStorage], options: Mapping[str, Any], alias: str
     return messages, build_options
 
 
+def _cdn_and_image_checks(storage: OSSStorage, alias: str) -> list[checks.CheckMessage]:
+    """E008-E011 and W004: the CDN URL authentication and image style options (the key
+    itself is never quoted)."""
+    messages: list[checks.CheckMessage] = []
+    kind, key = storage.cdn_auth_type, storage.cdn_auth_key
+    if kind and not key:
+        messages.append(_error(
+            "E008", alias, f"cdn_auth_type is {kind!r} but cdn_auth_key is not set: CDN URLs "
+            "cannot be signed.", hint=_setting_hint("cdn_auth_key", alias)))
+    if kind and not storage.custom_domain:
+        messages.append(_error(
+            "E009", alias, f"cdn_auth_type is {kind!r} but custom_domain is not set: CDN URL "
+            "authentication signs URLs of the CDN domain.",
+            hint=_setting_hint("custom_domain", alias)))
+    if kind == "C" and key and not TYPE_C_KEY.fullmatch(key):
+        messages.append(_error(
+            "E010", alias, f"cdn_auth_key has {len(key)} characters; a type C key is 16 to 32 "
+            "letters and digits.", hint="Copy the key from the CDN console's URL "
+                                        "authentication settings."))
+    if key and not kind:
+        messages.append(_warning(
+            "W004", alias, "cdn_auth_key is set but cdn_auth_type is not: custom_domain URLs "
+            "are not signed for the CDN.", hint="Set cdn_auth_type to 'A', 'B' or 'C' as "
+                                                "configured in the CDN console."))
+    try:
+        validate_styles(storage.image_styles)
+    except ValueError as exc:
+        messages.append(_error("E011", alias, f"image_styles: {exc}.",
+                               hint="See the README's 'Image processing' section."))
+    return messages
+
+
 def check_alias(alias: str, config: Mapping[str, Any]) -> list[checks.CheckMessage]:
     """The messages for one storage alias (none when its backend is not ours)."""
     backend = config.get("BACKEND")
@@ -162,6 +201,7 @@ def check_alias(alias: str, config: Mapping[str, Any]) -> list[checks.CheckMessa
                     "W001", alias, f"{name} {value!r} uses plain http while DEBUG is False: "
                     "requests, credentials and signed URLs travel unencrypted.",
                     hint=f"Use an https:// {name}."))
+    messages.extend(_cdn_and_image_checks(storage, alias))
     if isinstance(provider, UnavailableProvider) and provider.source == "rrsa":
         if storage.rrsa_fallback:
             messages.append(_warning(

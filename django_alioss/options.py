@@ -281,6 +281,20 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("public_endpoint", "str", None,
            doc="Endpoint used in URLs when uploads go through another (e.g. the `-internal` one)."),
     Option("is_cname", "bool", False, doc="`endpoint` is a custom domain bound to the bucket."),
+    Option("image_styles", "dict", {},
+           doc="Named image processing strings, e.g. `{\"thumb\": \"image/resize,w_200\"}`: "
+               "`url(name, process=\"thumb\")` and the `oss_image` template filter accept "
+               "the name."),
+    Option("cdn_auth_type", "str", None, choices=("A", "B", "C"),
+           doc="Alibaba Cloud CDN URL authentication type (`A`, `B` or `C`) of "
+               "`custom_domain`: its URLs are then signed for the CDN (no OSS credentials "
+               "needed)."),
+    Option("cdn_auth_key", "str", None, secret=True,
+           doc="The CDN's URL authentication key (type C: 16 to 32 letters and digits)."),
+    Option("cdn_auth_ttl", "int", 1800, minimum=1,
+           doc="The URL authentication TTL set in the CDN console, in seconds: a CDN URL "
+               "asked for with `expire=N` is signed so that it stops working after N "
+               "seconds."),
     # --- network --------------------------------------------------------------------------
     Option("connect_timeout", "float", 10.0, minimum=0.1, doc="Seconds to wait for a connection."),
     Option("read_timeout", "float", 60.0, minimum=0.1, doc="Seconds to wait for response data."),
@@ -348,6 +362,10 @@ class OptionValues:
     url_protocol: str
     public_endpoint: str | None
     is_cname: bool
+    image_styles: dict[str, str]
+    cdn_auth_type: str | None
+    cdn_auth_key: str | None
+    cdn_auth_ttl: int
     # network
     connect_timeout: float
     read_timeout: float

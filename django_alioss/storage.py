@@ -49,7 +49,7 @@ from .options import (
 from .redaction import mask_key_id
 from .signing import URLSigner, validate_bucket_name
 from .uploads import FORBID_OVERWRITE, WRITE_ID, Uploader, new_write_id
-from .urls import ContentTypes, URLPolicy, form_rules
+from .urls import ContentTypes, URLPolicy, cdn_signer, checked_styles, form_rules
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -104,8 +104,10 @@ def _is_rrsa_marker(value: str | None) -> bool:
 
 
 def _without_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Constructor options minus every credential option (secrets and the rest)."""
-    return {k: v for k, v in kwargs.items() if k not in CREDENTIAL_OPTIONS}
+    """Constructor options minus every credential option and every secret option (such
+    as ``cdn_auth_key``)."""
+    return {k: v for k, v in kwargs.items()
+            if k not in CREDENTIAL_OPTIONS and k not in SECRET_OPTIONS}
 
 
 @deconstructible(path="django_alioss.storage.OSSStorage")
@@ -131,8 +133,9 @@ class OSSStorage(OptionValues, BaseStorage):
 
         ``@deconstructible`` records the constructor's arguments, and migrations write
         them for a ``FileField(storage=...)``. Credentials are configuration of the
-        running process (settings, environment, RRSA), not of the schema: a secret must
-        never be written into a migration, and rotating keys must not make a new one.
+        running process (settings, environment, RRSA), not of the schema: a secret (any
+        ``secret`` option, ``cdn_auth_key`` too) must never be written into a migration,
+        and rotating keys must not make a new one.
         """
         recorded = getattr(self, "_constructor_args", None)
         if recorded is not None:
@@ -251,7 +254,10 @@ class OSSStorage(OptionValues, BaseStorage):
             self._urls = URLPolicy(
                 signer, lambda: self.credentials, querystring_auth=self.querystring_auth,
                 querystring_expire=self.querystring_expire, default_acl=self.default_acl,
-                custom_domain=self.custom_domain, url_protocol=self.url_protocol)
+                custom_domain=self.custom_domain, url_protocol=self.url_protocol,
+                image_styles=checked_styles(self.image_styles),
+                cdn=cdn_signer(self.cdn_auth_type, self.cdn_auth_key, self.cdn_auth_ttl,
+                               self.custom_domain))
         return self._urls
 
     # --- names ----------------------------------------------------------------------------
@@ -407,15 +413,20 @@ class OSSStorage(OptionValues, BaseStorage):
         return self._modified(name)
 
     def url(self, name: str, parameters: dict[str, str] | None = None, expire: int | None = None,
-            http_method: str | None = None) -> str:
+            http_method: str | None = None, *, process: str | None = None) -> str:
         """A URL for ``name``; no network call.
 
         Signed (``querystring_auth``) for ``expire`` seconds (default
         ``querystring_expire``), never past the expiry of the credentials that sign
-        it. Unsigned with ``custom_domain``, public ACLs or ``querystring_auth=False``.
-        ``parameters`` become query parameters, e.g. ``response-content-disposition``.
+        it. Unsigned with ``custom_domain`` (or, with ``cdn_auth_type``, signed for the
+        CDN to stop working after ``expire`` seconds), public ACLs or
+        ``querystring_auth=False``. ``parameters`` become query parameters, e.g.
+        ``response-content-disposition``. ``process`` is an ``x-oss-process`` value
+        (``"image/resize,w_200/format,webp"``) or a name in ``image_styles``, validated
+        (``ValueError``) and signed as part of the URL.
         """
-        return self.urls.url(self.object_key(name), parameters, expire, http_method)
+        return self.urls.url(self.object_key(name), parameters, expire, http_method,
+                             process=process)
 
     def generate_presigned_post(self, name: str, *, max_size: int | None = None,
                                 min_size: int = 0, content_type: ContentTypes = None,

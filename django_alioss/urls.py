@@ -6,19 +6,26 @@ the credentials that sign it (an STS token that expires in ten minutes cannot si
 URL for an hour). Signing itself is :mod:`django_alioss.signing` (pure, no I/O);
 credentials come from the storage's provider, fetched only when a URL is signed.
 Browser form uploads (:meth:`URLPolicy.presigned_post`, PostObject) follow the same
-clamping; their fields come from :func:`form_rules`. No method here sends a request.
+clamping; their fields come from :func:`form_rules`. Image processing
+(``x-oss-process``, :mod:`django_alioss.processing`) goes into the query before
+signing, so the signature covers it; a ``custom_domain`` with CDN URL authentication
+(:mod:`django_alioss.cdn`) gets URLs signed for the CDN, without OSS credentials. No
+method here sends a request.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.encoding import filepath_to_uri
 
+from .cdn import CDNSigner
+from .processing import PROCESS_PARAM, resolve_process, validate_styles
 from .signing import URLSigner
 from .signing_policy import POLICY_MAX_EXPIRES, Condition, sign_post_form
 
@@ -72,6 +79,40 @@ def form_rules(*, object_parameters: Mapping[str, Any], acl: str, forbid_overwri
     return fields, conditions
 
 
+def checked_styles(styles: Mapping[str, str]) -> dict[str, str]:
+    """The ``image_styles`` option, each style validated (``ImproperlyConfigured``)."""
+    try:
+        validate_styles(styles)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"django-alioss option 'image_styles': {exc}") from None
+    return dict(styles)
+
+
+def cdn_signer(auth_type: str | None, key: str | None, ttl: int,
+               custom_domain: str | None) -> CDNSigner | None:
+    """The CDN URL signer the ``cdn_auth_*`` options ask for (``None`` without
+    ``cdn_auth_type``); ``ImproperlyConfigured`` (never quoting the key) when it cannot
+    work: no key, a type C key of the wrong shape, no ``custom_domain`` to sign for."""
+    if not auth_type:
+        return None
+    if not custom_domain:
+        raise ImproperlyConfigured(
+            f"django-alioss option 'cdn_auth_type' ({auth_type}) signs URLs of the CDN "
+            "domain, but 'custom_domain' is not set.")
+    try:
+        return CDNSigner(auth_type, key or "", ttl)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"django-alioss option 'cdn_auth_key': {exc}.") from None
+
+
+def _positive_seconds(expire: int | None, default: int) -> int:
+    if expire is None:
+        return default
+    if isinstance(expire, bool) or int(expire) < 1:
+        raise ValueError(f"expire must be a positive number of seconds, got {expire!r}")
+    return int(expire)
+
+
 @dataclass(frozen=True)
 class SigningWindow:
     """Credentials to sign with, the moment of signing, and the seconds the signature
@@ -94,6 +135,10 @@ class URLPolicy:
     default_acl: str | None = None
     custom_domain: str | None = None
     url_protocol: str = "https:"
+    image_styles: Mapping[str, str] = field(default_factory=dict)
+    """Named ``x-oss-process`` values (the ``image_styles`` option, validated)."""
+    cdn: CDNSigner | None = None
+    """Signs ``custom_domain`` URLs for CDN URL authentication (``None``: plain URLs)."""
 
     @property
     def signs(self) -> bool:
@@ -112,17 +157,23 @@ class URLPolicy:
         return SigningWindow(snapshot, now, expires)
 
     def url(self, key: str, params: Mapping[str, str] | None = None,
-            expire: int | None = None, method: str | None = None) -> str:
+            expire: int | None = None, method: str | None = None, *,
+            process: str | None = None) -> str:
         """The URL of object ``key`` with query ``params``.
 
-        With ``custom_domain``: ``<url_protocol>//<custom_domain>/<key>``, unsigned.
-        Unsigned too for public ACLs and ``querystring_auth=False``. Otherwise
-        presigned for ``method`` (default GET) for ``expire`` seconds.
+        With ``custom_domain``: ``<url_protocol>//<custom_domain>/<key>``, unsigned, or
+        signed for the CDN (:attr:`cdn`) so that it stops working after ``expire``
+        seconds. Unsigned too for public ACLs and ``querystring_auth=False``. Otherwise
+        presigned for ``method`` (default GET) for ``expire`` seconds. ``process`` (an
+        ``x-oss-process`` value or a name in :attr:`image_styles`) is validated
+        (``ValueError``) and added to the query: signed with it in V1 and V4, a plain
+        parameter in unsigned and CDN URLs.
         """
         params = dict(params) if params else None
+        if process is not None:
+            params = self._with_process(params, process)
         if self.custom_domain:
-            query = f"?{urlencode(params)}" if params else ""
-            return f"{self.url_protocol}//{self.custom_domain}/{filepath_to_uri(key)}{query}"
+            return self._domain_url(key, params, expire)
         if not self.signs:
             return self.signer.unsigned_url(key, params)
         window = self.signing_window(expire)
@@ -132,6 +183,23 @@ class URLPolicy:
             access_key_secret=credentials.access_key_secret,
             security_token=credentials.security_token, expires=window.expires,
             method=(method or "GET").upper(), params=params, now=window.now)
+
+    def _with_process(self, params: dict[str, str] | None, process: str) -> dict[str, str]:
+        if params and PROCESS_PARAM in params:
+            raise ValueError("x-oss-process is given twice: as process= and in the parameters")
+        return {**(params or {}), PROCESS_PARAM: resolve_process(process, self.image_styles)}
+
+    def _domain_url(self, key: str, params: Mapping[str, str] | None,
+                    expire: int | None) -> str:
+        """A ``custom_domain`` URL: plain, or signed for the CDN for ``expire`` seconds
+        (default ``querystring_expire``; no OSS credentials involved)."""
+        path = "/" + filepath_to_uri(key)
+        query = urlencode(params) if params else ""
+        prefix = f"{self.url_protocol}//{self.custom_domain}"
+        if self.cdn is None:
+            return f"{prefix}{path}?{query}" if query else prefix + path
+        seconds = _positive_seconds(expire, self.querystring_expire)
+        return prefix + self.cdn.sign(path, time.time() + seconds, query)
 
     def presigned_post(self, key: str, *, fields: Mapping[str, str] | None = None,
                        conditions: Sequence[Condition] = (), expire: int | None = None

@@ -110,8 +110,10 @@ class CredentialOptions(OptionValues):
                 and not isinstance(getattr(self, name), CredentialsProvider)}
 
     def secrets_given(self) -> bool:
-        """A secret option holds a real value (not empty, not the ``rrsa`` marker)."""
-        return any(not _is_rrsa_marker(getattr(self, name)) for name in SECRET_OPTIONS)
+        """A secret credential option holds a real value (not empty, not the ``rrsa``
+        marker). Secret options of other kinds (``cdn_auth_key``) are not credentials."""
+        return any(not _is_rrsa_marker(getattr(self, name))
+                   for name in SECRET_OPTIONS if name in CREDENTIAL_OPTIONS)
 
 
 def _parse_option(name: str, value: Any) -> Any:

@@ -13,6 +13,11 @@
   or ``@pytest.mark.parametrize("alioss_storages", ["static"], indirect=True)``. Uses
   pytest-django's ``settings`` fixture when pytest-django is installed (so later
   ``settings`` changes in the test stack on top), else ``override_settings``.
+
+``--alioss-cdn-auth-type A|B|C``, ``--alioss-cdn-auth-key`` and
+``--alioss-cdn-auth-ttl`` (or the ini options ``alioss_cdn_auth_type``...) give the
+session emulator a CDN edge with URL authentication: ``emulator.cdn_url``, and
+``emulator.cdn_options()`` for a storage whose URLs go through it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,33 @@ if TYPE_CHECKING:
     from .storages import EmulatedStorages
 
 STATIC_KEYS_MARKER = "alioss_static_keys"
+CDN_OPTIONS = (
+    ("cdn_auth_type", "URL authentication type (A, B or C) of the emulated CDN edge"),
+    ("cdn_auth_key", "URL authentication key of the emulated CDN edge"),
+    ("cdn_auth_ttl", "seconds the CDN edge accepts a signed URL after its timestamp "
+                     "(default 1800)"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("alioss", "django-alioss emulator")
+    for name, text in CDN_OPTIONS:
+        group.addoption(f"--alioss-{name.replace('_', '-')}", dest=f"alioss_{name}",
+                        default=None, help=text)
+        parser.addini(f"alioss_{name}", text, default="")
+
+
+def cdn_settings(config: pytest.Config) -> dict[str, Any]:
+    """The session emulator's CDN edge arguments (none unless a type is set)."""
+    values = {name: config.getoption(f"alioss_{name}") or config.getini(f"alioss_{name}")
+              for name, _ in CDN_OPTIONS}
+    if not values["cdn_auth_type"]:
+        return {}
+    settings: dict[str, Any] = {"cdn_auth_type": values["cdn_auth_type"],
+                                "cdn_auth_key": values["cdn_auth_key"] or None}
+    if values["cdn_auth_ttl"]:
+        settings["cdn_auth_ttl"] = int(values["cdn_auth_ttl"])
+    return settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,10 +68,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def alioss_emulator_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+def alioss_emulator_session(request: pytest.FixtureRequest,
+                            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     from .emulator import Emulator
 
-    with Emulator(admin=True) as emulator:
+    with Emulator(admin=True, **cdn_settings(request.config)) as emulator:
         yield emulator
 
 

@@ -86,11 +86,15 @@ USE_TZ = True
 
 # Media and static files both live in OSS. Endpoint, bucket, region and credentials come
 # from ALIOSS_* / ALIBABA_CLOUD_* environment variables; the access keys are left empty,
-# which selects RRSA (AssumeRoleWithOIDC with the pod's projected token).
+# which selects RRSA (AssumeRoleWithOIDC with the pod's projected token). Thumbnails are
+# made by OSS image processing: {{ photo.image|oss_image:"thumb" }} (templatetags alioss).
 STORAGES = {
     "default": {
         "BACKEND": "django_alioss.storage.OSSStorage",
-        "OPTIONS": {"location": os.environ.get("EXAMPLE_MEDIA_LOCATION", "media")},
+        "OPTIONS": {
+            "location": os.environ.get("EXAMPLE_MEDIA_LOCATION", "media"),
+            "image_styles": {"thumb": "image/resize,m_fill,w_40,h_40/format,webp"},
+        },
     },
     "staticfiles": {
         "BACKEND": "django_alioss.storage.OSSManifestStaticStorage",

@@ -90,7 +90,7 @@ def _rules() -> tuple[Rule, ...]:
         Rule("object", "PUT", "PutObject"),
         Rule("object", "GET", "GetObjectACL", "acl"),
         Rule("object", "GET", "ListParts", "uploadId"),
-        Rule("object", "GET", "GetObject"),
+        Rule("object", "GET", "GetObject", allowed=frozenset({"x-oss-process"})),
         Rule("object", "HEAD", "GetObjectMeta", "objectMeta"),
         Rule("object", "HEAD", "HeadObject"),
         Rule("object", "DELETE", "AbortMultipartUpload", "uploadId"),

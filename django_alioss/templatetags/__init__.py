@@ -1,0 +1,1 @@
+"""Template tags of django-alioss: ``{% load alioss %}`` (see :mod:`.alioss`)."""

@@ -1,8 +1,10 @@
 """The example site in a real browser: Playwright driving Debian's Chromium.
 
 Log into the admin of a freshly started demo, upload an image through the admin form,
-see its thumbnail load from a signed OSS URL, see it on the public page, delete it in
-the admin and check the object left the bucket. Screenshots go to ``test-artifacts/``.
+see its thumbnail load from a signed OSS URL, and the 40 x 40 WebP thumbnail OSS image
+processing makes (the ``oss_image`` filter, signed with its ``x-oss-process``) in the
+admin and on the public page, see it on the public page, delete it in the admin and
+check the object left the bucket. Screenshots go to ``test-artifacts/``.
 
 Needs the ``playwright`` package and ``/usr/bin/chromium`` (``CHROMIUM`` overrides the
 path): skipped without them, except under CI (``CI=true``), where that is a failure.
@@ -27,6 +29,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = REPO / "test-artifacts"
+SIZE = "img => [img.naturalWidth, img.naturalHeight]"
 LOADED = """selector => {
     const img = document.querySelector(selector);
     return img !== null && img.complete && img.naturalWidth > 0;
@@ -85,6 +88,10 @@ def test_upload_view_and_delete_an_image_in_the_admin(chromium: Any, demo: Demo,
     oss_answers: list[tuple[int, str]] = []
     page.on("response", lambda r: oss_answers.append((r.status, r.url.split("?")[0]))
             if r.url.startswith(endpoint) else None)
+    webp_answers: list[str] = []
+    page.on("response", lambda r: webp_answers.append(r.url)
+            if r.url.startswith(endpoint) and r.headers.get("content-type") == "image/webp"
+            else None)
     try:
         page.goto(demo.url + "admin/login/")
         page.fill("#id_username", "admin")
@@ -103,9 +110,18 @@ def test_upload_view_and_delete_an_image_in_the_admin(chromium: Any, demo: Demo,
         assert page.eval_on_selector(thumb, "img => img.naturalWidth") == 64
         signed_url = page.get_attribute(thumb, "src")
         assert signed_url.startswith(endpoint) and "x-oss-signature" in signed_url
+        processed = "img.gallery-oss-thumb"
+        page.wait_for_function(LOADED, arg=processed, timeout=15000)
+        assert page.eval_on_selector(processed, SIZE) == [40, 40]  # the 64 x 48 PNG, filled
+        processed_url = page.get_attribute(processed, "src")
+        assert "x-oss-process=image%2Fresize%2Cm_fill" in processed_url
+        assert "x-oss-signature" in processed_url
         page.screenshot(path=str(ARTIFACTS / "admin-photo-list.png"), full_page=True)
 
         page.goto(demo.url)
+        public_thumb = "#thumbnails img[alt='Thumbnail of Sunset']"
+        page.wait_for_function(LOADED, arg=public_thumb, timeout=15000)
+        assert page.eval_on_selector(public_thumb, SIZE) == [40, 40]
         public_img = "#photos img[alt='Sunset']"
         page.wait_for_function(LOADED, arg=public_img, timeout=15000)
         assert page.eval_on_selector(public_img, "img => img.naturalHeight") == 48
@@ -133,3 +149,4 @@ def test_upload_view_and_delete_an_image_in_the_admin(chromium: Any, demo: Demo,
     # Static files (admin CSS/JS, unsigned) and thumbnails (signed) all came from OSS.
     assert any("/static/admin/css/" in url for _, url in oss_answers)
     assert [answer for answer in oss_answers if answer[0] >= 400] == []
+    assert webp_answers, "the thumbnails came from OSS as WebP"

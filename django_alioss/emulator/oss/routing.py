@@ -72,9 +72,14 @@ def _rules() -> tuple[Rule, ...]:
     return (
         Rule("service", "GET", "ListBuckets"),
         Rule("bucket", "PUT", "PutBucketAcl", "acl"),
+        Rule("bucket", "PUT", "PutBucketCors", "cors"),
         Rule("bucket", "PUT", "PutBucket"),
+        Rule("bucket", "DELETE", "DeleteBucketCors", "cors"),
         Rule("bucket", "DELETE", "DeleteBucket"),
         Rule("bucket", "POST", "DeleteMultipleObjects", "delete"),
+        Rule("bucket", "POST", "PostObject"),
+        Rule("bucket", "OPTIONS", "Options"),
+        Rule("bucket", "GET", "GetBucketCors", "cors"),
         Rule("bucket", "GET", "GetBucketAcl", "acl"),
         Rule("bucket", "GET", "GetBucketInfo", "bucketInfo"),
         Rule("bucket", "GET", "GetBucketLocation", "location"),
@@ -97,6 +102,7 @@ def _rules() -> tuple[Rule, ...]:
         Rule("object", "DELETE", "DeleteObject"),
         Rule("object", "POST", "InitiateMultipartUpload", "uploads"),
         Rule("object", "POST", "CompleteMultipartUpload", "uploadId"),
+        Rule("object", "OPTIONS", "Options"),
     )
 
 

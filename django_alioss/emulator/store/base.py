@@ -29,6 +29,7 @@ from .records import (
     BucketAlreadyExists,
     BucketInfo,
     BucketNotEmpty,
+    CorsConfiguration,
     InvalidPart,
     InvalidPartOrder,
     ListPage,
@@ -239,6 +240,14 @@ class Store(ABC):
         with self._lock, self._transaction():
             bucket = self._bucket(name)
             bucket.info = dataclasses.replace(bucket.info, acl=acl)
+            self._saved_bucket(bucket.info)
+            return bucket.info
+
+    def set_bucket_cors(self, name: str, cors: CorsConfiguration | None) -> BucketInfo:
+        """Replace the bucket's CORS configuration (``None`` removes it)."""
+        with self._lock, self._transaction():
+            bucket = self._bucket(name)
+            bucket.info = dataclasses.replace(bucket.info, cors=cors)
             self._saved_bucket(bucket.info)
             return bucket.info
 

@@ -134,7 +134,7 @@ class DirectoryStore(Store):
     def _load(self) -> None:
         referenced: set[str] = set()
         for (data,) in self._db.execute("SELECT data FROM buckets"):
-            info = BucketInfo(**json.loads(data))
+            info = BucketInfo.from_dict(json.loads(data))
             self._buckets[info.name] = BucketState(info)
         for bucket, key, data, blob in self._db.execute(
                 "SELECT bucket, key, data, blob FROM objects"):

@@ -7,6 +7,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..crc64 import Crc64
 
@@ -71,10 +72,38 @@ class PartTooSmall(StoreError):
 
 # --- records -----------------------------------------------------------------------------
 @dataclass(frozen=True)
+class CorsRule:
+    """One rule of a bucket's CORS configuration (names as in PutBucketCors)."""
+
+    allowed_origins: tuple[str, ...]
+    allowed_methods: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CorsConfiguration:
+    rules: tuple[CorsRule, ...]
+    response_vary: bool = False
+
+
+@dataclass(frozen=True)
 class BucketInfo:
     name: str
     acl: str = "private"
     created: float = 0.0
+    cors: CorsConfiguration | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BucketInfo:
+        """The inverse of ``dataclasses.asdict`` (the DirectoryStore's index)."""
+        cors = data.get("cors")
+        if cors is not None:
+            rules = tuple(CorsRule(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in rule.items()}) for rule in cors["rules"])
+            cors = CorsConfiguration(rules, bool(cors.get("response_vary")))
+        return cls(data["name"], data.get("acl", "private"), data.get("created", 0.0), cors)
 
 
 @dataclass(frozen=True)

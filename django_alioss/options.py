@@ -267,6 +267,15 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("collectstatic_concurrency", "int", 16, minimum=1, maximum=32,
            doc="Files django-alioss's `collectstatic` uploads in parallel (static storages; "
                "1: one at a time). At most 32, the HTTP connection pool's size."),
+    # --- uploads from the browser ------------------------------------------------------------
+    Option("direct_upload_prefix", "str", "direct-uploads",
+           doc="Where the `DirectUploadField` widget's browser uploads land (under "
+               "`location`); `alioss_cleanup_uploads --direct-uploads` deletes the old ones "
+               "no model references."),
+    Option("direct_upload_origins", "list", (),
+           doc="Origins (`https://host[:port]`) of the pages that upload straight to the "
+               "bucket: `alioss_cors set` allows them by default, `alioss_check` checks that "
+               "they can POST."),
     # --- URLs --------------------------------------------------------------------------
     Option("querystring_auth", "bool", True,
            doc="Sign URLs (False: plain URLs for public objects)."),
@@ -354,6 +363,9 @@ class OptionValues:
     multipart_chunksize: int
     multipart_concurrency: int
     collectstatic_concurrency: int
+    # uploads from the browser
+    direct_upload_prefix: str
+    direct_upload_origins: tuple[str, ...]
     # URLs
     querystring_auth: bool
     querystring_expire: int

@@ -25,6 +25,8 @@ from .body import ObjectBody
 from .core import ClientConfig, OSSClient
 from .errors import RETRY_BASE, RETRY_CAP, TOKEN_ERRORS, is_transient, translate
 from .results import (
+    CorsConfiguration,
+    CorsRule,
     ListedObject,
     ListPage,
     MultipartListing,
@@ -36,7 +38,8 @@ from .results import (
 )
 
 __all__ = [
-    "RETRY_BASE", "RETRY_CAP", "TOKEN_ERRORS", "ClientConfig", "ListPage", "ListedObject",
+    "RETRY_BASE", "RETRY_CAP", "TOKEN_ERRORS", "ClientConfig", "CorsConfiguration", "CorsRule",
+    "ListPage", "ListedObject",
     "MultipartListing", "OSSClient", "ObjectBody", "ObjectMeta", "ObjectRange",
     "UploadInfo", "UploadStart", "UploadedPart", "is_transient", "translate",
 ]

@@ -25,6 +25,8 @@ from .errors import (
     translate,
 )
 from .results import (
+    CorsConfiguration,
+    CorsRule,
     ListedObject,
     ListPage,
     MultipartListing,
@@ -353,6 +355,41 @@ class OSSClient:
         while markers is not None:
             listing, markers = self.list_multipart_page(prefix, *markers)
             yield from listing.uploads
+
+
+    # --- bucket CORS -----------------------------------------------------------------------
+    def get_bucket_cors(self) -> CorsConfiguration:
+        """The bucket's CORS configuration (no rules when it has none)."""
+        import oss2
+
+        def request(bucket: oss2.Bucket) -> CorsConfiguration:
+            try:
+                result = bucket.get_bucket_cors()
+            except oss2.exceptions.NoSuchCors:
+                return CorsConfiguration()
+            return CorsConfiguration(tuple(
+                CorsRule(tuple(r.allowed_origins), tuple(r.allowed_methods),
+                         tuple(r.allowed_headers), tuple(r.expose_headers), r.max_age_seconds)
+                for r in result.rules), result.response_vary)
+
+        return self.call("GetBucketCors", "", request)
+
+    def put_bucket_cors(self, cors: CorsConfiguration) -> None:
+        """Replace the bucket's CORS configuration with ``cors`` (at least one rule)."""
+        import oss2
+
+        config = oss2.models.BucketCors([
+            oss2.models.CorsRule(allowed_origins=list(r.allowed_origins),
+                                 allowed_methods=list(r.allowed_methods),
+                                 allowed_headers=list(r.allowed_headers),
+                                 expose_headers=list(r.expose_headers),
+                                 max_age_seconds=r.max_age_seconds)
+            for r in cors.rules], cors.response_vary)
+        self.call("PutBucketCors", "", lambda b: b.put_bucket_cors(config))
+
+    def delete_bucket_cors(self) -> None:
+        """Remove the bucket's CORS configuration (no error when it has none)."""
+        self.call("DeleteBucketCors", "", lambda b: b.delete_bucket_cors())
 
 
 class _StreamBody:

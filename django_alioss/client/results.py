@@ -94,6 +94,29 @@ class MultipartListing:
     server_time: float
 
 
+@dataclass(frozen=True)
+class CorsRule:
+    """One CORS rule of the bucket: who may send which requests from a browser.
+
+    Origins and headers may hold one ``*`` wildcard each; methods are upper case.
+    """
+
+    allowed_origins: tuple[str, ...]
+    allowed_methods: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CorsConfiguration:
+    """The bucket's CORS rules (first match wins) and its ``ResponseVary`` flag (None:
+    not set)."""
+
+    rules: tuple[CorsRule, ...] = ()
+    response_vary: bool | None = None
+
+
 def meta_from(key: str, result: Any) -> ObjectMeta:
     """The :class:`ObjectMeta` of an oss2 HEAD/GetObjectMeta answer."""
     headers = result.headers

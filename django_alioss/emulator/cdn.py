@@ -84,9 +84,21 @@ def _digest(*parts: str) -> str:
     return hashlib.md5("".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def _check_time(now: float, signed_at: int, ttl: int) -> None:
-    if now > signed_at + ttl:
-        raise Denied(f"expired timestamp={signed_at} ttl={ttl}")
+def _accept(auth: CDNAuth, now: float, signed_at: int, given: str, *hashed: str) -> None:
+    """Denied unless the URL is on time (``now <= signed_at + ttl``) and ``given`` is the
+    MD5 of ``hashed`` joined."""
+    if now > signed_at + auth.ttl:
+        raise Denied(f"expired timestamp={signed_at} ttl={auth.ttl}")
+    if not _same(_digest(*hashed), given):
+        raise Denied(f"invalid md5hash={given}")
+
+
+def _path_fields(pattern: re.Pattern[str], request: Request, shape: str) -> tuple[str, ...]:
+    """The fields a path-form signature (types B and C) puts before the object's path."""
+    match = pattern.fullmatch(request.raw_path)
+    if match is None:
+        raise Denied(f"no {shape} prefix")
+    return match.groups()
 
 
 def _verify_a(auth: CDNAuth, request: Request, now: float) -> str:
@@ -98,35 +110,23 @@ def _verify_a(auth: CDNAuth, request: Request, now: float) -> str:
     if len(fields) != 4 or not fields[0].isdigit():
         raise Denied("malformed auth_key")
     stamp, rand, uid, given = fields
-    _check_time(now, int(stamp), auth.ttl)
-    if not _same(_digest(path, "-", stamp, "-", rand, "-", uid, "-", auth.key), given):
-        raise Denied(f"invalid md5hash={given}")
+    _accept(auth, now, int(stamp), given, path, "-", stamp, "-", rand, "-", uid, "-", auth.key)
     return path
 
 
 def _verify_b(auth: CDNAuth, request: Request, now: float) -> str:
-    match = _TYPE_B.fullmatch(request.raw_path)
-    if match is None:
-        raise Denied("no /<YYYYMMDDHHMM>/<md5hash>/ prefix")
-    stamp, given, path = match.groups()
+    stamp, given, path = _path_fields(_TYPE_B, request, "/<YYYYMMDDHHMM>/<md5hash>/")
     try:
-        local = time.strptime(stamp, "%Y%m%d%H%M")
+        signed_at = calendar.timegm(time.strptime(stamp, "%Y%m%d%H%M")) - 8 * 3600  # UTC+8
     except ValueError:
         raise Denied(f"malformed timestamp={stamp}") from None
-    _check_time(now, calendar.timegm(local) - 8 * 3600, auth.ttl)  # stamp is UTC+8
-    if not _same(_digest(auth.key, stamp, path), given):
-        raise Denied(f"invalid md5hash={given}")
+    _accept(auth, now, signed_at, given, auth.key, stamp, path)
     return path
 
 
 def _verify_c(auth: CDNAuth, request: Request, now: float) -> str:
-    match = _TYPE_C.fullmatch(request.raw_path)
-    if match is None:
-        raise Denied("no /<md5hash>/<hex timestamp>/ prefix")
-    given, hex_stamp, path = match.groups()
-    _check_time(now, int(hex_stamp, 16), auth.ttl)
-    if not _same(_digest(auth.key, path, hex_stamp), given):
-        raise Denied(f"invalid md5hash={given}")
+    given, hex_stamp, path = _path_fields(_TYPE_C, request, "/<md5hash>/<hex timestamp>/")
+    _accept(auth, now, int(hex_stamp, 16), given, auth.key, path, hex_stamp)
     return path
 
 

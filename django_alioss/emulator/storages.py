@@ -40,14 +40,16 @@ SESSION_NAME = "alioss-pytest"
 
 def emulator_options(emulator: Emulator, mode: str = RRSA) -> dict[str, Any]:
     """The options that send a storage to ``emulator``: its endpoint, bucket and region,
-    no URL domain of its own, and RRSA through its STS and OIDC token file (``rrsa``,
-    no fallback) or its RAM user's AccessKey (``static``)."""
+    no URL domain of its own (nor CDN URL authentication for one), and RRSA through its
+    STS and OIDC token file (``rrsa``, no fallback) or its RAM user's AccessKey
+    (``static``)."""
     if mode not in MODES:
         raise ValueError(f"alioss_storages mode must be one of {', '.join(MODES)}; got {mode!r}")
     options: dict[str, Any] = {
         "endpoint": emulator.endpoint, "bucket_name": emulator.bucket_name,
         "region": emulator.region, "public_endpoint": None, "custom_domain": None,
-        "is_cname": False, "sts_endpoint": emulator.sts_endpoint, "sts_region": None,
+        "is_cname": False, "cdn_auth_type": None, "cdn_auth_key": None,
+        "sts_endpoint": emulator.sts_endpoint, "sts_region": None,
         "sts_vpc_endpoint": None, "security_token": None, "role_policy": None,
         "ecs_role_name": None, "credentials_provider": mode,
     }

@@ -135,3 +135,27 @@ def test_pickled_elsewhere_reads_the_key_from_the_environment(
     monkeypatch.setenv("ALIOSS_CDN_AUTH_KEY", "KeyFromTheEnvironment")
     restored = pickle.loads(data)
     assert restored.cdn_auth_key == "KeyFromTheEnvironment"
+
+
+@pytest.fixture
+def cdn_settings(settings: Any) -> None:
+    """A project whose media go through a real CDN with URL authentication."""
+    settings.STORAGES = {
+        "default": {"BACKEND": "django_alioss.storage.OSSStorage",
+                    "OPTIONS": {**BASE, **CDN, "location": "cdn-project"}},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+def test_alioss_storages_takes_a_cdn_project_to_the_emulator(cdn_settings: None,
+                                                              alioss_storages: Any) -> None:
+    """The fixture clears the real CDN domain, and its URL authentication with it: URLs
+    are the emulator's signed OSS URLs, not an error about a CDN without a domain."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from .conftest import fetch
+
+    default_storage.save("via-fixture.txt", ContentFile(b"emulated"))
+    url = default_storage.url("via-fixture.txt")
+    assert "x-oss-signature" in url and "img.example.com" not in url
+    assert fetch(url).content == b"emulated"

@@ -284,7 +284,8 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("signature_version", "str", "v4", choices=("v4", "v1"),
            doc="Signature version: `v4` or `v1`."),
     Option("custom_domain", "str", None,
-           doc="Domain bound to the bucket (CNAME or CDN); URLs use it and are unsigned."),
+           doc="Domain bound to the bucket (CNAME or CDN); URLs use it and are unsigned, "
+               "unless `cdn_auth_type` signs them for the CDN."),
     Option("url_protocol", "str", "https:", choices=("https:", "http:"),
            doc="Scheme for `custom_domain` URLs."),
     Option("public_endpoint", "str", None,

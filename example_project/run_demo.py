@@ -6,7 +6,9 @@
 In one process it starts the emulator (OSS + STS + OIDC issuer) with a persistent data
 directory, puts its environment in ``os.environ`` (without static keys: credentials
 must come from RRSA, i.e. AssumeRoleWithOIDC with the emulator's projected token
-file), migrates, runs collectstatic (into OSS), creates the ``admin`` superuser if
+file), migrates, runs collectstatic (into OSS), lets the site's origin POST to the
+bucket (``alioss_cors set``: the admin's attachments upload from the browser straight
+to OSS), creates the ``admin`` superuser if
 missing and prints its login, prints the active credential source, and serves the
 site with ``runserver`` (no autoreload) on http://127.0.0.1:8000. Ctrl-C (or
 SIGTERM) stops it all, with exit status 0; nothing is left running. The next run
@@ -120,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in STATIC_KEY_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(env)
+        # The admin's Attachment form uploads from this site's pages straight to the
+        # bucket: the bucket's CORS rules must let these origins POST.
+        origins = [f"http://{args.host}:{args.port}", f"http://localhost:{args.port}"]
+        os.environ["ALIOSS_DIRECT_UPLOAD_ORIGINS"] = ",".join(origins)
         say(f"Emulator: {emulator.describe()}; data in {data_dir}")
         say("Environment (eval these in another shell to run manage.py against the demo):")
         for name, value in env.items():
@@ -132,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", interactive=False, verbosity=0)
         say("Database migrated.")
         call_command("collectstatic", interactive=False, verbosity=1)
+        call_command("alioss_cors", "set")  # the origins of ALIOSS_DIRECT_UPLOAD_ORIGINS
 
         credentials = credential_summary()
         say(f"Credentials: {credentials['source']} (role {credentials['role_arn']}, OIDC token "

@@ -6,9 +6,10 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
+from django_alioss.forms import DirectUploadAdminMixin
 from django_alioss.templatetags.alioss import oss_image
 
-from .models import Document, Photo
+from .models import Attachment, Document, Photo
 
 
 @admin.register(Photo)
@@ -54,3 +55,18 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description="Size")
     def human_size(self, obj: Document) -> str:
         return filesizeformat(obj.size) if obj.size is not None else "-"
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(DirectUploadAdminMixin, admin.ModelAdmin):
+    """The file goes from the browser straight to OSS, with a progress bar; saving the
+    form sends only a signed token and the file name, checked with one HEAD."""
+
+    list_display = ("title", "download", "uploaded_at")
+    search_fields = ("title",)
+    readonly_fields = ("uploaded_at",)
+
+    @admin.display(description="File")
+    def download(self, obj: Attachment) -> str:
+        return format_html('<a class="attachment-link" href="{}">{}</a>', obj.file.url,
+                           obj.file.name.rsplit("/", 1)[-1])

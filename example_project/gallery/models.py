@@ -39,3 +39,19 @@ class Document(models.Model):
         if self.file and not self.file._committed:
             self.size = self.file.size  # of the upload, before it goes to OSS
         super().save(*args, **kwargs)
+
+
+class Attachment(models.Model):
+    """A file of any size that the browser uploads straight to the bucket (the admin
+    uses django-alioss's DirectUploadField): the app server only checks and keeps its
+    name."""
+
+    title = models.CharField(max_length=200)
+    file = models.FileField(max_length=255)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title

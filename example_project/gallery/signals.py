@@ -6,9 +6,9 @@ from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
-from .models import Document, Photo
+from .models import Attachment, Document, Photo
 
-FILE_FIELDS = {Photo: "image", Document: "file"}
+FILE_FIELDS = {Photo: "image", Document: "file", Attachment: "file"}
 
 
 def _delete_after_commit(field_file: FieldFile) -> None:
@@ -19,13 +19,17 @@ def _delete_after_commit(field_file: FieldFile) -> None:
 
 @receiver(post_delete, sender=Photo)
 @receiver(post_delete, sender=Document)
-def delete_file_of_deleted_row(sender: type, instance: Photo | Document, **kwargs: object) -> None:
+@receiver(post_delete, sender=Attachment)
+def delete_file_of_deleted_row(sender: type, instance: Photo | Document | Attachment,
+                               **kwargs: object) -> None:
     _delete_after_commit(getattr(instance, FILE_FIELDS[sender]))
 
 
 @receiver(pre_save, sender=Photo)
 @receiver(pre_save, sender=Document)
-def delete_replaced_file(sender: type, instance: Photo | Document, **kwargs: object) -> None:
+@receiver(pre_save, sender=Attachment)
+def delete_replaced_file(sender: type, instance: Photo | Document | Attachment,
+                         **kwargs: object) -> None:
     if instance.pk is None:
         return
     field = FILE_FIELDS[sender]

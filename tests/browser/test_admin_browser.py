@@ -6,66 +6,28 @@ processing makes (the ``oss_image`` filter, signed with its ``x-oss-process``) i
 admin and on the public page, see it on the public page, delete it in the admin and
 check the object left the bucket. Screenshots go to ``test-artifacts/``.
 
-Needs the ``playwright`` package and ``/usr/bin/chromium`` (``CHROMIUM`` overrides the
-path): skipped without them, except under CI (``CI=true``), where that is a failure.
+The browser and the demo come from ``conftest.py`` (skipped without Chromium, except
+under CI).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from ..example.demo import Demo, object_name, start_demo
-from ..processes import REPO
+from ..example.demo import Demo, object_name
+from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = REPO / "test-artifacts"
 SIZE = "img => [img.naturalWidth, img.naturalHeight]"
 LOADED = """selector => {
     const img = document.querySelector(selector);
     return img !== null && img.complete && img.naturalWidth > 0;
 }"""
-
-
-def unavailable(reason: str) -> None:
-    """Skip locally; under CI a missing browser is a failure, not a skip."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"browser test cannot run under CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    running = start_demo(tmp_path / "data", tmp_path)
-    try:
-        yield running
-    finally:
-        assert running.stop() == 0, running.child.log()[-3000:]
 
 
 @pytest.fixture

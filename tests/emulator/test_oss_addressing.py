@@ -121,7 +121,15 @@ def _request(method: str, path: str, query: str = "", host: str = "127.0.0.1:900
     ("OPTIONS", "/b/", "", {}, "Options"),
     ("OPTIONS", "/b/k", "", {}, "Options"),
     ("GET", "/b/", "lifecycle", {}, "Unsupported"),
-    ("POST", "/b/k", "append&position=0", {}, "Unsupported"),
+    ("POST", "/b/k", "append&position=0", {}, "AppendObject"),
+    ("POST", "/b/k", "append&position=0&uploads", {}, "Unsupported"),
+    ("PUT", "/b/k", "symlink", {}, "PutSymlink"),
+    ("GET", "/b/k", "symlink", {}, "GetSymlink"),
+    ("PUT", "/b/k", "tagging", {}, "PutObjectTagging"),
+    ("GET", "/b/k", "tagging", {}, "GetObjectTagging"),
+    ("DELETE", "/b/k", "tagging", {}, "DeleteObjectTagging"),
+    ("PUT", "/b/k", "uploadId=1&partNumber=1", {"x_oss_copy_source": "/b/j"}, "UploadPartCopy"),
+    ("GET", "/b/", "live", {}, "ListLiveChannel"),
 ])
 def test_operation_names(oss: OSSEnv, method: str, path: str, query: str,
                          headers: dict[str, str], expected: str) -> None:

@@ -475,7 +475,7 @@ def test_invalid_object_names(oss: OSSEnv, prefix: str) -> None:
 
 def test_unsupported_operation(oss: OSSEnv) -> None:
     with pytest.raises(ServerError) as exc:
-        oss.bucket().get_bucket_cors()
+        oss.bucket().get_bucket_lifecycle()
     assert (exc.value.status, exc.value.code) == (501, "NotImplemented")
 
 

@@ -21,6 +21,7 @@ from ..store import (
     PartTooSmall,
     StoreError,
 )
+from ..store.features import NotSymlink, ObjectNotAppendable
 from .wire import details_content, echo, xml_document
 
 #: OSS error code -> the EC value OSS puts in ``<EC>`` and ``x-oss-ec``.
@@ -47,6 +48,10 @@ ERROR_EC: dict[str, str] = {
     "NoSuchBucket": "0015-00000101",
     "NoSuchKey": "0026-00000001",
     "NoSuchUpload": "0042-00000002",
+    "NotSymlink": "0033-00000001",
+    "ObjectNotAppendable": "0023-00000001",
+    "PositionNotEqualToLength": "0023-00000002",
+    "InvalidTag": "0049-00000001",
     "NotImplemented": "0001-00000501",
     "PreconditionFailed": "0026-00000101",
     "RequestTimeTooSkewed": "0002-00000504",
@@ -124,6 +129,11 @@ STORE_ERRORS: dict[type[StoreError], _Answer] = {
         409, "FileAlreadyExists",
         "The object you specified already exists and can not be overwritten.",
         lambda exc, bucket, key: {"Key": key}),
+    ObjectNotAppendable: _Answer(409, "ObjectNotAppendable",
+                                 "The object is not appendable.",
+                                 lambda exc, bucket, key: {"Key": key}),
+    NotSymlink: _Answer(400, "NotSymlink", "The specified object is not a symlink.",
+                        lambda exc, bucket, key: {"Key": key}),
     BucketNotEmpty: _Answer(409, "BucketNotEmpty",
                             "The bucket you tried to delete is not empty.", _bucket_name),
     BucketAlreadyExists: _Answer(

@@ -9,7 +9,7 @@ import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from ..httpserver import Request
 from ..store import OBJECT_ACLS, ObjectAttributes, ObjectRecord, Store, WrittenBlob
@@ -23,7 +23,12 @@ MAX_PART_NUMBER = 10000
 STANDARD_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding",
                     "Content-Language", "Expires")
 
+MAX_TAGS = 10
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_TAG_TEXT = re.compile(r"[\w +\-=._:/]*")  # letters (any script), digits, space, + - = . _ : /
 _HUGE = 10 ** 19  # past the end of any object
 
 
@@ -46,14 +51,43 @@ def object_acl(request: Request, header: str = "x-oss-object-acl",
 
 
 def attributes(request: Request) -> ObjectAttributes:
-    """Content type, standard headers, ``x-oss-meta-*`` and ACL of an upload."""
+    """Content type, standard headers, ``x-oss-meta-*``, ACL and tags of an upload."""
     headers = {name: value for name in STANDARD_HEADERS
                if (value := request.header(name)) is not None}
     meta = {name.lower()[len("x-oss-meta-"):]: value
             for name, value in request.headers.items()
             if name.lower().startswith("x-oss-meta-")}
     return ObjectAttributes(request.header("Content-Type") or "application/octet-stream",
-                            headers, meta, object_acl(request))
+                            headers, meta, object_acl(request), header_tags(request))
+
+
+def checked_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Object tags as OSS accepts them (400 InvalidTag otherwise): at most 10, keys of 1
+    to 128 characters, values of at most 256, letters, digits, space and ``+ - = . _ : /``
+    only, no repeated key."""
+    def invalid(message: str) -> WireError:
+        return WireError(400, "InvalidTag", message)
+
+    if len(pairs) > MAX_TAGS:
+        raise invalid(f"An object can have at most {MAX_TAGS} tags.")
+    tags: dict[str, str] = {}
+    for key, value in pairs:
+        if not 1 <= len(key) <= MAX_TAG_KEY or not _TAG_TEXT.fullmatch(key):
+            raise invalid(f"The tag key must be 1 to {MAX_TAG_KEY} characters: letters, "
+                          "digits, spaces and + - = . _ : /.")
+        if len(value) > MAX_TAG_VALUE or not _TAG_TEXT.fullmatch(value):
+            raise invalid(f"The tag value must be at most {MAX_TAG_VALUE} characters: "
+                          "letters, digits, spaces and + - = . _ : /.")
+        if key in tags:
+            raise invalid(f"The tag key {key!r} is given twice.")
+        tags[key] = value
+    return tags
+
+
+def header_tags(request: Request) -> dict[str, str]:
+    """The tags of an upload's ``x-oss-tagging`` header (``k1=v1&k2=v2``, URL-encoded)."""
+    text = request.header("x-oss-tagging")
+    return checked_tags(parse_qsl(text, keep_blank_values=True)) if text else {}
 
 
 def forbid_overwrite(request: Request) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..crc64 import combine_all
+from .features import ObjectFeatures, ObjectState
 from .records import (
     BUCKET_ACLS,
     CHUNK_SIZE,
@@ -50,12 +51,6 @@ _MAX_CHAR = chr(0x10FFFF)
 
 
 # --- shared bookkeeping ------------------------------------------------------------------------
-@dataclass
-class ObjectState:
-    record: ObjectRecord
-    blob: Blob
-
-
 @dataclass
 class UploadState:
     upload_id: str
@@ -143,7 +138,7 @@ def _check_acl(acl: str, allowed: Sequence[str]) -> None:
         raise ValueError(f"invalid ACL {acl!r}: expected one of {', '.join(allowed)}")
 
 
-class Store(ABC):
+class Store(ObjectFeatures, ABC):
     """The store interface, with all bookkeeping shared by both implementations.
 
     ``now`` arguments (epoch seconds) let the service stamp records with the emulator
@@ -174,28 +169,28 @@ class Store(ABC):
     def _transaction(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
 
-    def _saved_bucket(self, info: BucketInfo) -> None:  # noqa: B027 - persistence hook
+    def _saved_bucket(self, info: BucketInfo) -> None:
         pass
 
-    def _removed_bucket(self, name: str) -> None:  # noqa: B027
+    def _removed_bucket(self, name: str) -> None:
         pass
 
-    def _saved_object(self, bucket: str, obj: ObjectState) -> None:  # noqa: B027
+    def _saved_object(self, bucket: str, obj: ObjectState) -> None:
         pass
 
-    def _removed_object(self, bucket: str, key: str) -> None:  # noqa: B027
+    def _removed_object(self, bucket: str, key: str) -> None:
         pass
 
-    def _saved_upload(self, bucket: str, upload: UploadState) -> None:  # noqa: B027
+    def _saved_upload(self, bucket: str, upload: UploadState) -> None:
         pass
 
-    def _saved_part(self, upload_id: str, part: PartRecord, blob: Blob) -> None:  # noqa: B027
+    def _saved_part(self, upload_id: str, part: PartRecord, blob: Blob) -> None:
         pass
 
-    def _removed_upload(self, upload_id: str) -> None:  # noqa: B027
+    def _removed_upload(self, upload_id: str) -> None:
         pass
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release files and connections (the DirectoryStore's index)."""
 
     def __enter__(self) -> Store:
@@ -285,7 +280,7 @@ class Store(ABC):
             last_modified=time.time() if now is None else now,
             content_type=attributes.content_type, headers=dict(attributes.headers),
             user_meta=dict(attributes.user_meta), acl=attributes.acl, object_type="Normal",
-            content_md5=base64.b64encode(written.md5).decode("ascii"),
+            content_md5=base64.b64encode(written.md5).decode("ascii"), tags=dict(attributes.tags),
         )
         return self._commit(bucket, key, ObjectState(record, written.blob), forbid_overwrite)
 
@@ -319,20 +314,16 @@ class Store(ABC):
         return self.commit_object(bucket, key, writer.finish(), attributes, now=now)
 
     def head_object(self, bucket: str, key: str) -> ObjectRecord:
-        """The object's metadata; raises :class:`NoSuchBucket` / :class:`NoSuchKey`."""
+        """The object's metadata (a symlink's: its target's size and ETag with its own
+        metadata); raises :class:`NoSuchBucket` / :class:`NoSuchKey`."""
         with self._lock:
-            try:
-                return self._bucket(bucket).objects[key].record
-            except KeyError:
-                raise NoSuchKey(key) from None
+            return self._followed(self._bucket(bucket), key).record
 
     def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, BlobReader]:
-        """The object's metadata and an open reader of its body (close it when done)."""
+        """The object's metadata and an open reader of its body (a symlink's target's;
+        close it when done)."""
         with self._lock:
-            try:
-                obj = self._bucket(bucket).objects[key]
-            except KeyError:
-                raise NoSuchKey(key) from None
+            obj = self._followed(self._bucket(bucket), key)
             return obj.record, self._open(obj.blob)
 
     def get_object_bytes(self, bucket: str, key: str) -> bytes:
@@ -501,7 +492,7 @@ class Store(ABC):
             last_modified=time.time() if now is None else now,
             content_type=upload.attributes.content_type,
             headers=dict(upload.attributes.headers), user_meta=dict(upload.attributes.user_meta),
-            acl=upload.attributes.acl, object_type="Multipart",
+            acl=upload.attributes.acl, object_type="Multipart", tags=dict(upload.attributes.tags),
         )
         try:
             with self._lock, self._transaction():

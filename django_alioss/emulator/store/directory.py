@@ -92,7 +92,7 @@ def _record_to_json(record: Any) -> str:
 
 def _attributes_from(data: Mapping[str, Any]) -> ObjectAttributes:
     return ObjectAttributes(data["content_type"], dict(data["headers"]), dict(data["user_meta"]),
-                            data["acl"])
+                            data["acl"], dict(data.get("tags", {})))
 
 
 class DirectoryStore(Store):

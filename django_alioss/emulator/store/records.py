@@ -119,6 +119,7 @@ class ObjectAttributes:
     headers: Mapping[str, str] = field(default_factory=dict)
     user_meta: Mapping[str, str] = field(default_factory=dict)
     acl: str = "default"
+    tags: Mapping[str, str] = field(default_factory=dict)  # x-oss-tagging
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,12 @@ class ObjectRecord:
     object_type: str = "Normal"
     content_md5: str | None = None  # base64 MD5 of the body, for Normal objects
     storage_class: str = "Standard"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    symlink_target: str | None = None  # a Symlink object's target key
 
     def attributes(self) -> ObjectAttributes:
         return ObjectAttributes(self.content_type, dict(self.headers), dict(self.user_meta),
-                                self.acl)
+                                self.acl, dict(self.tags))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The OSS operations, grouped: objects, multipart uploads, buckets, listings, form
-uploads (PostObject) and bucket CORS.
+uploads (PostObject), bucket CORS, symlinks, object tagging and appends.
 
 Each module's ``OPERATIONS`` maps API names (as :mod:`..routing` names requests) to
 functions of a :class:`~..context.Call`.
@@ -8,11 +8,12 @@ functions of a :class:`~..context.Call`.
 from __future__ import annotations
 
 from ..context import Operation
-from . import buckets, cors, listing, multipart, objects, post
+from . import append, buckets, cors, listing, multipart, objects, post, symlinks, tagging
 
 OPERATIONS: dict[str, Operation] = {
     **objects.OPERATIONS, **multipart.OPERATIONS, **buckets.OPERATIONS, **listing.OPERATIONS,
-    **post.OPERATIONS, **cors.OPERATIONS,
+    **post.OPERATIONS, **cors.OPERATIONS, **symlinks.OPERATIONS, **tagging.OPERATIONS,
+    **append.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS"]

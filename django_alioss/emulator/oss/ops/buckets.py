@@ -105,6 +105,17 @@ def get_bucket_location(call: Call) -> Response:
     return xml_response(xml_text_document("LocationConstraint", f"oss-{call.oss.region}"))
 
 
+def list_live_channel(call: Call) -> Response:
+    """No live channels (RTMP ingest is not emulated): an empty listing, so that clients
+    cleaning a bucket before deleting it find nothing to delete."""
+    call.authorize_bucket("oss:ListLiveChannel")
+    params = call.request.params
+    max_keys = int_param(call.request, "max-keys", 100, 1, 1000)
+    return xml_response(xml_document("ListLiveChannelResult", [
+        ("Prefix", params.get("prefix", "")), ("Marker", params.get("marker", "")),
+        ("MaxKeys", max_keys), ("IsTruncated", False), ("NextMarker", "")]))
+
+
 OPERATIONS: dict[str, Operation] = {
     "ListBuckets": list_buckets,
     "PutBucket": put_bucket,
@@ -113,4 +124,5 @@ OPERATIONS: dict[str, Operation] = {
     "GetBucketAcl": get_bucket_acl,
     "PutBucketAcl": put_bucket_acl,
     "GetBucketLocation": get_bucket_location,
+    "ListLiveChannel": list_live_channel,
 }

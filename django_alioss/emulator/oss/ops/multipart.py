@@ -3,14 +3,18 @@ ListMultipartUploads."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
-from ...httpserver import Response
+from ...httpserver import Request, Response
 from ..context import Call, Operation
-from ..errors import WireError, malformed_xml
+from ..errors import WireError, invalid_argument, malformed_xml
 from ..parsing import (
     MAX_PART_NUMBER,
+    NotModified,
     attributes,
+    check_conditions,
+    copy_source,
     encoder,
     forbid_overwrite,
     int_param,
@@ -51,6 +55,54 @@ def upload_part(call: Call) -> Response:
     part = call.store.put_part(call.bucket, call.key, upload_id, number, written, now=call.now())
     return Response(200, [("ETag", etag_header(part.etag)),
                           ("x-oss-hash-crc64ecma", str(part.crc64))])
+
+
+def upload_part_copy(call: Call) -> Response:
+    """A part copied from (a byte range of) an existing object: ``x-oss-copy-source``,
+    ``x-oss-copy-source-range: bytes=a-b`` and the ``x-oss-copy-source-if-*`` conditions."""
+    request = call.request
+    number = part_number(request)
+    src_bucket, src_key = copy_source(request)
+    call.authorize_object("oss:PutObject", write=True)
+    source = call.authorize_object("oss:GetObject", write=False, bucket=src_bucket, key=src_key)
+    if source is None:
+        raise WireError(404, "NoSuchKey", "The specified key does not exist.", {"Key": src_key})
+    try:
+        check_conditions(request, source, prefix="x-oss-copy-source-")
+    except NotModified:
+        raise WireError(304, "NotModified", "The source object was not modified.") from None
+    upload_id = request.params.get("uploadId", "")
+    call.store.get_upload(call.bucket, call.key, upload_id)
+    span = source_range(request, source.size)
+    _, reader = call.store.open_object(src_bucket, src_key)
+    writer = call.store.new_writer()
+    try:
+        for chunk in reader.stream(*span):
+            writer.write(chunk)
+    except BaseException:
+        writer.discard()
+        raise
+    part = call.store.put_part(call.bucket, call.key, upload_id, number, writer.finish(),
+                               now=call.now())
+    body = xml_document("CopyPartResult", [("LastModified", iso_date(part.last_modified)),
+                                           ("ETag", etag_header(part.etag))])
+    return xml_response(body, [("ETag", etag_header(part.etag)),
+                               ("x-oss-hash-crc64ecma", str(part.crc64))])
+
+
+def source_range(request: Request, size: int) -> tuple[int, int]:
+    """``(start, end_exclusive)`` of ``x-oss-copy-source-range`` (the whole object when
+    absent; 400 InvalidArgument when it does not fit the source)."""
+    text = request.header("x-oss-copy-source-range")
+    if not text:
+        return 0, size
+    match = re.fullmatch(r"bytes=(\d+)-(\d*)", text.strip())
+    start = int(match[1]) if match else size
+    end = (int(match[2]) + 1 if match[2] else size) if match else 0
+    if not match or start >= size or end <= start:
+        raise invalid_argument("The copy source range is not valid for the source object.",
+                               "x-oss-copy-source-range", text)
+    return start, min(end, size)
 
 
 def _parts_to_complete(call: Call) -> list[tuple[int, str]] | None:
@@ -152,6 +204,7 @@ def list_multipart_uploads(call: Call) -> Response:
 OPERATIONS: dict[str, Operation] = {
     "InitiateMultipartUpload": initiate_multipart_upload,
     "UploadPart": upload_part,
+    "UploadPartCopy": upload_part_copy,
     "CompleteMultipartUpload": complete_multipart_upload,
     "AbortMultipartUpload": abort_multipart_upload,
     "ListParts": list_parts,

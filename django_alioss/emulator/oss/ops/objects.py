@@ -36,6 +36,7 @@ from ..wire import (
     xml_document,
     xml_response,
 )
+from .tagging import copy_tags
 
 MAX_DELETE_KEYS = 1000
 
@@ -58,6 +59,8 @@ def object_headers(record: ObjectRecord,
     ]
     if record.content_md5:
         out.append(("Content-MD5", record.content_md5))
+    if record.tags:
+        out.append(("x-oss-tagging-count", str(len(record.tags))))
     out += [(f"x-oss-meta-{name}", value) for name, value in record.user_meta.items()]
     return out
 
@@ -97,6 +100,7 @@ def copy_object(call: Call) -> Response:
         src_bucket, src_key, call.bucket, call.key,
         wanted if directive == "REPLACE" else None, acl=wanted.acl,
         forbid_overwrite=forbid_overwrite(request), now=call.now())
+    record = copy_tags(call, record)
     body = xml_document("CopyObjectResult", [
         ("ETag", etag_header(record.etag)), ("LastModified", iso_date(record.last_modified))])
     return xml_response(body, [("ETag", etag_header(record.etag)),

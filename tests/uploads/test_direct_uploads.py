@@ -77,10 +77,13 @@ def media(emu: Any, location: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 class DocumentForm(forms.ModelForm):
+    """As the README shows it."""
+
+    attachment = formfield_for(Document._meta.get_field("attachment"))
+
     class Meta:
         model = Document
         fields = ["title", "attachment"]
-        field_classes = {"attachment": DirectUploadField}
 
 
 # --- accept -----------------------------------------------------------------------------------

@@ -100,8 +100,9 @@ class BucketInfo:
         """The inverse of ``dataclasses.asdict`` (the DirectoryStore's index)."""
         cors = data.get("cors")
         if cors is not None:
-            rules = tuple(CorsRule(**{k: tuple(v) if isinstance(v, list) else v
-                                      for k, v in rule.items()}) for rule in cors["rules"])
+            rules = tuple(CorsRule(tuple(r["allowed_origins"]), tuple(r["allowed_methods"]),
+                                   tuple(r["allowed_headers"]), tuple(r["expose_headers"]),
+                                   r["max_age_seconds"]) for r in cors["rules"])
             cors = CorsConfiguration(rules, bool(cors.get("response_vary")))
         return cls(data["name"], data.get("acl", "private"), data.get("created", 0.0), cors)
 

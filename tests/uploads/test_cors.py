@@ -10,8 +10,6 @@ from typing import Any
 
 import oss2
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import override_settings
 
 from django_alioss.client import CorsConfiguration, CorsRule
@@ -21,6 +19,7 @@ from django_alioss.emulator.store import CorsRule as StoredRule
 from django_alioss.emulator.store import DirectoryStore
 from django_alioss.exceptions import OSSAccessDenied
 from django_alioss.storage import OSSStorage
+from tests.test_commands import run
 
 from .forms import error_message, post_form
 
@@ -177,15 +176,6 @@ def test_wildcards_and_first_match() -> None:
 
 
 # --- the commands ------------------------------------------------------------------------------
-def run(command: str, *args: str) -> tuple[str, int]:
-    out = io.StringIO()
-    try:
-        call_command(command, *args, stdout=out, stderr=io.StringIO(), no_color=True)
-    except CommandError as exc:
-        return out.getvalue() + f"\nCommandError: {exc}", exc.returncode
-    return out.getvalue(), 0
-
-
 @pytest.fixture
 def configured(emu: Any, location: str, cors_off: None) -> Iterator[dict[str, Any]]:
     options = {"endpoint": emu.endpoint, "bucket_name": emu.bucket_name, "region": emu.region,

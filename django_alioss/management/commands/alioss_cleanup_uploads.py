@@ -37,6 +37,14 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def summary(done: str, count: int, what: str, older: str, dry_run: bool) -> str:
+    """``aborted 2 of 4 multipart upload(s) ... older than 24h``, or for a dry run
+    ``2 of 4 multipart upload(s) ... are older than 24h (dry run: none aborted)``."""
+    if dry_run:
+        return f"{count} {what} are {older} (dry run: none {done})"
+    return f"{done} {count} {what} {older}"
+
+
 class Command(BaseCommand):
     help = ("Abort unfinished multipart uploads under a django-alioss storage's location "
             "that are older than --older-than.")
@@ -79,12 +87,9 @@ class Command(BaseCommand):
             raise CommandError(f"{explain(exc, storage)} ({aborted} upload(s) aborted "
                                "before the failure)") from None
         older = f"older than {options['older_than'].strip()}"
-        if dry_run:
-            summary = (f"{stale} of {seen} multipart upload(s) in {where} are {older} "
-                       "(dry run: none aborted)")
-        else:
-            summary = f"aborted {aborted} of {seen} multipart upload(s) in {where} {older}"
-        self.stdout.write(self.style.SUCCESS(summary))
+        what = f"of {seen} multipart upload(s) in {where}"
+        self.stdout.write(self.style.SUCCESS(
+            summary("aborted", stale if dry_run else aborted, what, older, dry_run)))
         if options["direct_uploads"]:
             self.delete_direct_uploads(storage, min_age, dry_run, older)
 
@@ -116,10 +121,6 @@ class Command(BaseCommand):
         except (OSSError, CredentialsUnavailable) as exc:
             raise CommandError(f"{explain(exc, storage)} ({deleted} browser upload(s) deleted "
                                "before the failure)") from None
-        prefix = storage.direct_upload_prefix.strip("/")
-        if dry_run:
-            summary = (f"{found} unattached browser upload(s) under {prefix!r} are {older} "
-                       "(dry run: none deleted)")
-        else:
-            summary = f"deleted {deleted} unattached browser upload(s) under {prefix!r} {older}"
-        self.stdout.write(self.style.SUCCESS(summary))
+        what = f"unattached browser upload(s) under {storage.direct_upload_prefix.strip('/')!r}"
+        self.stdout.write(self.style.SUCCESS(
+            summary("deleted", found if dry_run else deleted, what, older, dry_run)))

@@ -26,16 +26,16 @@ from django.conf import settings as django_settings
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import File
-from django.core.files.utils import validate_file_name
 from django.utils.deconstruct import deconstructible
 from django.utils.timezone import make_naive
 from storages.base import BaseStorage
 from storages.compress import GzipCompressionWrapper
-from storages.utils import ReadBytesWrapper, clean_name, get_available_overwrite_name
+from storages.utils import ReadBytesWrapper, clean_name
 
 from .client import ClientConfig, OSSClient
 from .exceptions import InvalidObjectName
 from .files import OSSFile
+from .names import available_overwrite_name, validate_file_name
 from .options import (
     CREDENTIAL_OPTIONS,
     OPTIONS,
@@ -48,7 +48,7 @@ from .options import (
 )
 from .redaction import mask_key_id
 from .signing import URLSigner, validate_bucket_name
-from .uploads import FORBID_OVERWRITE, WRITE_ID, Uploader, new_write_id
+from .uploads import FORBID_OVERWRITE, WRITE_ID, Uploader, new_write_id, read_exactly
 from .urls import ContentTypes, URLPolicy, cdn_signer, checked_styles, form_rules
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class OSSStorage(OptionValues, BaseStorage):
         (``x-oss-forbid-overwrite``) and replaced then, so there is no race between a
         check and the write and a save to a free name costs one request.
         """
-        return get_available_overwrite_name(clean_name(name), max_length)
+        return available_overwrite_name(name, max_length)
 
     def _alternative_name(self, name: str, max_length: int | None) -> str:
         dir_name, file_name = posixpath.split(name)
@@ -337,11 +337,11 @@ class OSSStorage(OptionValues, BaseStorage):
             name = content.name
         if not hasattr(content, "chunks"):
             content = File(content, name)
-        validate_file_name(name, allow_relative_path=True)
+        validate_file_name(name)
         name = self.get_available_name(name, max_length=max_length)
-        validate_file_name(name, allow_relative_path=True)
+        validate_file_name(name)
         name = self._save(name, content, max_length=max_length)
-        validate_file_name(name, allow_relative_path=True)
+        validate_file_name(name)
         return name
 
     def _save(self, name: str, content: Any, max_length: int | None = None) -> str:
@@ -355,6 +355,9 @@ class OSSStorage(OptionValues, BaseStorage):
                                                  or content.seekable())
         # The whole content is saved whatever its position, as File.chunks() does.
         size = None if compress or _text_content(content) else getattr(content, "size", None)
+        # Below the threshold, a content that can be read again goes out as bytes (the
+        # same one PutObject as Uploader.upload's, without the stream layers).
+        small = size if seekable and size is not None and size < self.uploader.threshold else None
         attempt = 0
         while True:
             attempt += 1
@@ -364,8 +367,12 @@ class OSSStorage(OptionValues, BaseStorage):
             if compress:
                 body = GzipCompressionWrapper(body)
             try:
-                rewind = (lambda: content.seek(0)) if seekable and not compress else None
-                self.uploader.upload(self.object_key(name), body, size, headers, rewind=rewind)
+                key = self.object_key(name)
+                if small is not None:
+                    self.uploader.put(key, read_exactly(body, small), headers)
+                else:
+                    rewind = (lambda: content.seek(0)) if seekable and not compress else None
+                    self.uploader.upload(key, body, size, headers, rewind=rewind)
                 return name
             except FileExistsError:
                 if self.file_overwrite or not seekable or attempt >= MAX_NAME_ATTEMPTS:

@@ -170,16 +170,27 @@ class SizedBody:
     def read(self, size: int | None = -1) -> bytes:
         remaining = self.len - self._sent
         wanted = remaining if size is None or size < 0 else min(size, remaining)
-        chunks, have = [], 0
-        while have < wanted:
-            chunk = self._stream.read(wanted - have)
-            if not chunk:
-                raise ValueError(f"the content ended after {self._sent + have} bytes, but "
-                                 f"its size says {self.len}")
-            chunks.append(chunk)
-            have += len(chunk)
-        self._sent += have
-        return b"".join(chunks)
+        data = read_exactly(self._stream, wanted, sent=self._sent, total=self.len)
+        self._sent += wanted
+        return data
+
+
+def read_exactly(stream: Any, size: int, *, sent: int = 0, total: int | None = None) -> bytes:
+    """``size`` bytes read from ``stream`` (one ``read`` when it gives them at once);
+    ``ValueError`` if it ends sooner. ``sent`` bytes were taken from it before, of a
+    content of ``total`` bytes (default ``sent + size``): the error message says both."""
+    data = stream.read(size) or b""
+    if len(data) == size:
+        return data
+    chunks, have = [data], len(data)
+    while have < size:
+        chunk = stream.read(size - have)
+        if not chunk:
+            raise ValueError(f"the content ended after {sent + have} bytes, but its size "
+                             f"says {sent + size if total is None else total}")
+        chunks.append(chunk)
+        have += len(chunk)
+    return b"".join(chunks)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,8 @@ credentials provider is built but never asked for credentials.
 ``django_alioss.W002``  RRSA selected, its environment incomplete, no static fallback
 ``django_alioss.W003``  an OSS static storage, but ``collectstatic`` is not ours
 ``django_alioss.W004``  cdn_auth_key set without cdn_auth_type: URLs are not signed for it
+``django_alioss.W005``  RRSA selected, unusable here, the static fallback would be used
+``django_alioss.W006``  querystring_expire beyond role_duration (URLs die with the keys)
 ======================  ===========================================================
 """
 
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import stat
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -37,9 +41,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import get_commands
 
 from .cdn import TYPE_C_KEY
-from .credentials import UnavailableProvider, build_provider
+from .credentials import CredentialsProvider, UnavailableProvider, build_provider
 from .diagnostics import backend_class, build_storage, configured_value, storage_configs
-from .options import OPTIONS, region_from_endpoint
+from .options import OPTIONS, region_from_endpoint, unknown_options_text
 from .processing import validate_styles
 from .storage import CREDENTIAL_OPTIONS, OSSStaticStorage, OSSStorage
 
@@ -95,7 +99,7 @@ def _precheck(cls: type[OSSStorage], options: Mapping[str, Any], alias: str
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         messages.append(_error(
-            "E004", alias, f"unknown option(s) {', '.join(map(repr, unknown))} in OPTIONS.",
+            "E004", alias, f"unknown option(s) {unknown_options_text(unknown)} in OPTIONS.",
             hint=f"Valid options: {', '.join(sorted(OPTIONS))}."))
 
     def raw(name: str) -> tuple[Any, str]:
@@ -202,22 +206,74 @@ def check_alias(alias: str, config: Mapping[str, Any]) -> list[checks.CheckMessa
                     "requests, credentials and signed URLs travel unencrypted.",
                     hint=f"Use an https:// {name}."))
     messages.extend(_cdn_and_image_checks(storage, alias))
+    return [*messages, *_rrsa_messages(storage, provider, alias)]
+
+
+RRSA_ROLE_SOURCES = ("rrsa", "ram_role_arn")
+ENABLE_RRSA_HINT = ("Enable RRSA for the pod's service account (ACK injects "
+                    "ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and "
+                    "ALIBABA_CLOUD_OIDC_TOKEN_FILE), or set the role_arn, oidc_provider_arn "
+                    "and oidc_token_file options.")
+
+
+def token_file_hint(path: str) -> str:
+    """Why the OIDC token file at ``path`` cannot be read, and the fix (no I/O beyond
+    ``stat``)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (f"No file at {path}: ACK mounts the token only into pods created after RRSA "
+                "was enabled for their service account (restart the pod), or oidc_token_file "
+                "/ ALIBABA_CLOUD_OIDC_TOKEN_FILE names another path.")
+    if not stat.S_ISREG(info.st_mode):
+        return (f"{path} is not a file: point oidc_token_file / ALIBABA_CLOUD_OIDC_TOKEN_FILE "
+                "at the token itself.")
+    return (f"{path} exists but this process (uid {os.getuid()}, gid {os.getgid()}) cannot "
+            f"read it: mode {stat.filemode(info.st_mode)}, owner uid {info.st_uid}, gid "
+            f"{info.st_gid}. Run the app as that user or group (Kubernetes: the pod's "
+            "securityContext runAsUser / fsGroup) or make the file readable.")
+
+
+def _rrsa_hint(provider: CredentialsProvider) -> str:
+    """The fix for unusable RRSA: the token file's problem, or how to enable RRSA."""
+    path = provider.describe().get("oidc_token_file")
+    if path and "token file" in provider.why:
+        return token_file_hint(path)
+    return ENABLE_RRSA_HINT
+
+
+def _rrsa_messages(storage: OSSStorage, provider: CredentialsProvider,
+                   alias: str) -> list[checks.CheckMessage]:
+    """E002/W002/W005: RRSA is selected but cannot work here; W006: signed URLs would
+    outlive the role credentials that sign them."""
+    if provider.source == "static-fallback":  # decided now: the fallback is the provider
+        key = provider.describe().get("access_key_id")
+        return [_warning(
+            "W005", alias, f"RRSA is selected but cannot work here, so the static AccessKey "
+            f"{key} from ALIBABA_CLOUD_ACCESS_KEY_ID would be used instead ({provider.why}).",
+            hint=_rrsa_hint(provider) + " Set rrsa_fallback=False (ALIOSS_RRSA_FALLBACK=false)"
+                 " to make this an error instead of a silent fallback.")]
     if isinstance(provider, UnavailableProvider) and provider.source == "rrsa":
         if storage.rrsa_fallback:
-            messages.append(_warning(
-                "W002", alias, f"RRSA is selected but unusable and there is no static fallback: "
-                f"{provider.why}.",
-                hint="Run in a pod with RRSA enabled for its service account, or set "
-                     "ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET for the fallback."))
-        else:
-            messages.append(_error(
-                "E002", alias, f"RRSA is selected, rrsa_fallback is disabled "
-                f"and RRSA cannot work here: {provider.why}.",
-                hint="Enable RRSA for the pod's service account (ACK injects "
-                     "ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and "
-                     "ALIBABA_CLOUD_OIDC_TOKEN_FILE), or set the role_arn, oidc_provider_arn "
-                     "and oidc_token_file options."))
-    return messages
+            return [_warning(
+                "W002", alias, f"RRSA is selected but unusable and there is no static "
+                f"fallback: {provider.why}.",
+                hint=_rrsa_hint(provider) + " Or set ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET for "
+                     "the fallback.")]
+        return [_error(
+            "E002", alias, f"RRSA is selected, rrsa_fallback is disabled "
+            f"and RRSA cannot work here: {provider.why}.", hint=_rrsa_hint(provider))]
+    if (provider.source in RRSA_ROLE_SOURCES and storage.querystring_auth
+            and storage.querystring_expire > storage.role_duration):
+        return [_warning(
+            "W006", alias, f"querystring_expire is {storage.querystring_expire} s but the "
+            f"{provider.source} credentials that sign URLs live {storage.role_duration} s "
+            "(role_duration): a signed URL expires with its credentials, so it lives at most "
+            f"{storage.role_duration} s, less as the credentials age.",
+            hint="Raise role_duration (up to the role's maximum session duration, at most "
+                 "43200) or lower querystring_expire; URLs that must live longer need static "
+                 "keys or a CDN with URL authentication.")]
+    return []
 
 
 def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

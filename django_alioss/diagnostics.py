@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .client.errors import Failure, Target, grantee, hint_for
 from .credentials import CredentialsUnavailable
 from .exceptions import OSSError
 from .options import OPTIONS
@@ -37,9 +38,6 @@ from .storage import OSSStorage
 
 #: Settings that named the backends of two aliases before Django 5.1.
 LEGACY_SETTINGS = {"default": "DEFAULT_FILE_STORAGE", "staticfiles": "STATICFILES_STORAGE"}
-KEY_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
-TOKEN_ERRORS = ("SecurityTokenExpired", "InvalidSecurityToken")
-HEAD_OPERATIONS = ("HeadObject", "GetObjectMeta")
 
 
 def storage_configs() -> dict[str, dict[str, Any]]:
@@ -132,66 +130,29 @@ def credentials_info(storage: OSSStorage) -> dict[str, Any]:
 
 def _grantee(storage: OSSStorage) -> str:
     """Where permissions of the storage's credentials are granted, in words."""
-    info = credentials_info(storage)
-    source = info.get("source")
-    role = info.get("role_arn")
-    if source in ("rrsa", "ram_role_arn") and role:
-        where = f"a RAM policy attached to role {role}"
-        if storage.role_policy:
-            where += " (and the session policy in the role_policy option, which narrows it)"
-        return where
-    if source == "ecs_ram_role":
-        role_name = storage.ecs_role_name or "(auto-detected)"
-        return f"a RAM policy attached to the worker RAM role {role_name}"
-    key = info.get("access_key_id")
-    owner = (f"the RAM user that owns AccessKey {key}" if key
-             else "the RAM user or role whose keys are used")
-    if source == "static-fallback":
-        owner += " (the static fallback: RRSA was not used, see the credentials step)"
-    return f"a RAM policy attached to {owner}"
+    return grantee(credentials_info(storage), role_policy=bool(storage.role_policy),
+                   ecs_role_name=storage.ecs_role_name)
 
 
 def explain(exc: BaseException, storage: OSSStorage | None = None) -> str:
-    """One line: what failed and how to fix it (never a secret)."""
+    """One line: what failed and how to fix it (never a secret). OSS failures get the
+    hint of :data:`django_alioss.client.errors.HINTS` (the table their messages use),
+    naming the storage's bucket, endpoint and the RAM principal to grant."""
     if isinstance(exc, CredentialsUnavailable):
         return f"no credentials: {exc}"
     if isinstance(exc, ImproperlyConfigured):
         return f"configuration: {exc}"
     if not isinstance(exc, OSSError):
         return f"{type(exc).__name__}: {exc}"
-    text = str(exc)
-    endpoint = storage.endpoint if storage is not None else "the endpoint"
-    bucket = storage.bucket_name if storage is not None else "<bucket>"
-    if exc.status == -2:
-        return (f"{text} -> cannot reach {endpoint}: check the endpoint option "
-                "(ALIOSS_ENDPOINT), DNS and the network path (-internal endpoints only "
-                "answer inside the region's VPC)")
-    if exc.code == "AccessDenied" or (exc.status == 403
-                                      and exc.code not in (*KEY_ERRORS, *TOKEN_ERRORS)):
-        where = _grantee(storage) if storage is not None else "the RAM policy of the credentials"
-        if exc.auth_action:
-            return (f"{text} -> the credentials lack {exc.auth_action}: allow "
-                    f"{exc.auth_action} on acs:oss:*:*:{bucket}/* in {where}")
-        if exc.operation in HEAD_OPERATIONS:
-            return (f"{text} -> a HEAD answer carries no detail; the credentials probably lack "
-                    f"oss:GetObject: allow it on acs:oss:*:*:{bucket}/* in {where}")
-        return (f"{text} -> OSS refused without naming a RAM action: the request was "
-                "anonymous (unsigned URLs, from querystring_auth=False or custom_domain, need "
-                "public-read objects: set default_acl='public-read' or make the bucket "
-                "public-read) or a bucket policy denies it")
-    if exc.code in KEY_ERRORS:
-        return (f"{text} -> check the AccessKey id and secret (access_key_id/"
-                "access_key_secret, ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET) and that the "
-                "endpoint belongs to the same cloud")
-    if exc.code in TOKEN_ERRORS:
-        return (f"{text} -> OSS rejected the STS token: check this host's clock and that "
-                "the STS endpoint issues tokens for this account")
-    if exc.code == "NoSuchBucket":
-        return (f"{text} -> bucket {bucket} does not exist at {endpoint}: check "
-                "bucket_name and the endpoint's region")
-    if exc.code == "RequestTimeTooSkewed":
-        return f"{text} -> this host's clock is more than 15 minutes off: synchronise it (NTP)"
-    return text
+    text = exc.summary
+    if storage is None:
+        target, where = Target("the endpoint", "<bucket>"), ""
+    else:
+        target = Target(storage.endpoint, storage.bucket_name, storage.region)
+        where = _grantee(storage)
+    failure = Failure(exc.status, exc.code, text, exc.operation, exc.auth_action)
+    hint = hint_for(failure, target, where)
+    return f"{text} -> {hint}" if hint else text
 
 
 def format_age(seconds: float) -> str:

@@ -20,12 +20,16 @@ class OSSError(Exception):
     """An OSS request failed. ``status`` is -2 for network errors (no HTTP answer).
 
     ``attempts`` is how many times the request was sent (more than one after retries).
+    ``hint`` is the fix in one line (also at the end of the message, after ``->``),
+    empty when there is no known fix; :attr:`summary` is the message without it.
     """
 
     def __init__(self, message: str, *, status: int = 0, code: str = "", request_id: str = "",
-                 operation: str = "", key: str = "", auth_action: str = "") -> None:
+                 operation: str = "", key: str = "", auth_action: str = "",
+                 hint: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint
         self.status = status
         self.code = code
         self.request_id = request_id
@@ -36,6 +40,11 @@ class OSSError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def summary(self) -> str:
+        """The message without its hint: what failed."""
+        return self.message.removesuffix(f" -> {self.hint}") if self.hint else self.message
 
     def __reduce__(self):  # keep attributes through pickling (e.g. across processes)
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))

@@ -14,6 +14,7 @@ the environment); :meth:`Option.parse` turns both into the option's type and rai
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -427,10 +428,45 @@ def default_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     return {name: lookup(option, environ) for name, option in OPTIONS.items()}
 
 
+#: django-storages' S3Storage option names (and a few other spellings) -> ours.
+S3_COUNTERPARTS = {
+    "endpoint_url": "endpoint",
+    "region_name": "region",
+    "access_key": "access_key_id",
+    "secret_key": "access_key_secret",
+    "session_token": "security_token",
+    "bucket": "bucket_name",
+    "session_profile": "credentials_provider",
+    "use_ssl": "endpoint",
+    "transfer_config": "multipart_threshold",
+    "client_config": "connect_timeout",
+}
+
+
+def suggestion(name: str) -> str:
+    """What to write instead of the unknown option ``name``: the S3Storage counterpart,
+    else the closest valid name ("" when nothing is close)."""
+    if name in S3_COUNTERPARTS:
+        return f"S3Storage's {name!r} is {S3_COUNTERPARTS[name]!r} here"
+    close = difflib.get_close_matches(name.lower(), OPTIONS, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_options_text(unknown: Iterable[str]) -> str:
+    """``'endpoint_url' (S3Storage's 'endpoint_url' is 'endpoint' here), 'bucket_nme' (did
+    you mean 'bucket_name'?)``: each unknown name with its suggestion."""
+    parts = []
+    for name in sorted(unknown):
+        hint = suggestion(name)
+        parts.append(f"{name!r} ({hint})" if hint else repr(name))
+    return ", ".join(parts)
+
+
 def check_unknown(names: Iterable[str], owner: str) -> None:
-    """Raise ImproperlyConfigured for names that are not options, listing the valid ones."""
-    unknown = sorted(set(names) - set(OPTIONS))
+    """Raise ImproperlyConfigured for names that are not options, each with the closest
+    valid name (or its S3Storage counterpart), listing the valid ones."""
+    unknown = set(names) - set(OPTIONS)
     if unknown:
         raise ImproperlyConfigured(
-            f"Unknown option(s) {', '.join(map(repr, unknown))} for {owner}. "
+            f"Unknown option(s) {unknown_options_text(unknown)} for {owner}. "
             f"Valid options: {', '.join(sorted(OPTIONS))}.")

@@ -44,6 +44,7 @@ DEFAULT_FILES = ("test_object.py", "test_multipart.py", "test_list_objects_v2.py
 #: service the emulator does not provide.
 LEFT_OUT: dict[str, str] = {
     "test_object.py::TestObject::test_restore_": "archive storage restore",
+    "test_object.py::TestObject::test_list_objects": "archive storage restore (restore_object)",
     "test_list_objects_v2.py::TestIteratorV2::test_normal_list_objects_restore_info":
         "archive storage restore",
     "test_object.py::TestObject::test_process_object":

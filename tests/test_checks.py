@@ -10,11 +10,13 @@ from typing import Any
 import django
 import pytest
 from django.core.checks import Error, Warning, run_checks
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from django_alioss.checks import check_storages
+from django_alioss.storage import OSSStorage
 
 OSS = "django_alioss.storage.OSSStorage"
 STATIC = "django_alioss.storage.OSSManifestStaticStorage"
@@ -121,18 +123,76 @@ def test_w002_rrsa_incomplete_with_fallback_but_no_static_keys(
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in messages[0].msg
 
 
-def test_rrsa_incomplete_with_static_fallback_keys_is_fine_and_quiet(
+def test_w005_rrsa_incomplete_with_static_fallback_keys_is_loud_but_logs_nothing(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """The check builds a provider to inspect it: it must not log the fallback warning
-    (the storage logs it at first use)."""
+    """RRSA selected but unusable, static keys in the environment: W005 says the fallback
+    would be used. The check builds a provider to inspect it: it must not log the
+    fallback warning itself (the storage logs it at first use)."""
     rrsa_env(monkeypatch, tmp_path, complete=False)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEYS["access_key_id"])
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEYS["access_key_secret"])
     caplog.set_level("DEBUG", logger="django_alioss")
     filters = list(logging.getLogger("django_alioss").filters)
-    assert run(storages(rrsa_options())) == []
+    messages = run(storages(rrsa_options()))
+    assert ids(messages) == ["django_alioss.W005"]
+    assert isinstance(messages[0], Warning)
+    assert "missing ALIBABA_CLOUD_ROLE_ARN" in messages[0].msg
+    assert "LTAI****" in messages[0].msg and KEYS["access_key_id"] not in messages[0].msg
+    hint = messages[0].hint
+    assert "ALIBABA_CLOUD_ROLE_ARN" in hint and "rrsa_fallback=False" in hint
     assert not [r for r in caplog.records if "falling back" in r.getMessage()]
     assert logging.getLogger("django_alioss").filters == filters
+
+
+def test_w005_unreadable_token_file_names_the_path_and_permissions(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=True)
+    token = tmp_path / "token"
+    token.chmod(0o600)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEYS["access_key_id"])
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEYS["access_key_secret"])
+    real_access = os.access  # root reads any file: make this one unreadable to the check
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if str(path) == str(token) else real_access(path, mode, **kw)))
+    messages = run(storages(rrsa_options()))
+    assert ids(messages) == ["django_alioss.W005"]
+    hint = messages[0].hint
+    assert f"{token} exists but this process (uid {os.getuid()}" in hint
+    assert "-rw-------" in hint and f"owner uid {token.stat().st_uid}" in hint
+    assert "fsGroup" in hint
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_e002_and_w002_hint_for_a_missing_token_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fallback: bool) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=True)
+    missing = tmp_path / "not-mounted" / "token"
+    monkeypatch.setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", str(missing))
+    messages = run(storages(rrsa_options(rrsa_fallback=fallback)))
+    assert ids(messages) == ["django_alioss.W002" if fallback else "django_alioss.E002"]
+    assert f"No file at {missing}" in messages[0].hint
+    assert "restart the pod" in messages[0].hint
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"querystring_expire": 7200}, ["django_alioss.W006"]),
+    ({"querystring_expire": 7200, "role_duration": 7200}, []),
+    ({"querystring_expire": 7200, "querystring_auth": False}, []),
+])
+def test_w006_signed_urls_outliving_role_credentials(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, options: dict[str, Any],
+        expected: list[str]) -> None:
+    rrsa_env(monkeypatch, tmp_path, complete=True)
+    messages = run(storages(rrsa_options(**options)))
+    assert ids(messages) == expected
+    if expected:
+        assert "querystring_expire is 7200 s" in messages[0].msg
+        assert "live 3600 s (role_duration)" in messages[0].msg
+        assert "Raise role_duration" in messages[0].hint
+
+
+def test_w006_not_for_static_keys() -> None:
+    assert run(storages(valid(querystring_expire=86400))) == []
 
 
 def test_e003_v4_without_derivable_region() -> None:
@@ -155,6 +215,23 @@ def test_e004_unknown_options() -> None:
     assert ids(messages) == ["django_alioss.E004"]
     assert "'acl', 'bucket'" in messages[0].msg
     assert "bucket_name" in messages[0].hint
+
+
+@pytest.mark.parametrize(("name", "suggested"), [
+    ("endpoint_url", "S3Storage's 'endpoint_url' is 'endpoint' here"),
+    ("region_name", "S3Storage's 'region_name' is 'region' here"),
+    ("access_key", "S3Storage's 'access_key' is 'access_key_id' here"),
+    ("secret_key", "S3Storage's 'secret_key' is 'access_key_secret' here"),
+    ("bucket_nmae", "did you mean 'bucket_name'?"),
+    ("querystring_expiry", "did you mean 'querystring_expire'?"),
+])
+def test_unknown_options_suggest_the_valid_name(name: str, suggested: str) -> None:
+    messages = run(storages(valid(**{name: "x"})))
+    assert ids(messages) == ["django_alioss.E004"]
+    assert f"{name!r} ({suggested})" in messages[0].msg
+    with pytest.raises(ImproperlyConfigured) as raised:
+        OSSStorage(**valid(**{name: "x"}))
+    assert f"{name!r} ({suggested})" in str(raised.value)
 
 
 def test_e004_does_not_hide_other_problems() -> None:

@@ -182,7 +182,7 @@ def test_check_network_error_says_check_the_endpoint(location: str) -> None:
         output, status = run("alioss_check")
     assert status == 1
     write = step_lines(output)["write"]
-    assert "network error" in write and f"cannot reach {endpoint}" in write
+    assert "refused the connection" in write and f"cannot reach {endpoint}" in write
     assert "check the endpoint option (ALIOSS_ENDPOINT)" in write
 
 

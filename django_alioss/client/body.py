@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import redaction
 from ..exceptions import OSSError
 from ..retry import backoff
-from .errors import RETRY_BASE, RETRY_CAP, URL_QUERY
+from .errors import RETRY_BASE, RETRY_CAP, network_words
 
 if TYPE_CHECKING:
     from .core import OSSClient
@@ -179,8 +179,7 @@ class ObjectBody:
     def _resume(self, error: BaseException | None, failures: int) -> None:
         """Drop the failed connection, then GET the rest again from :attr:`position`."""
         self.close(broken=True)
-        what = (URL_QUERY.sub(r"\1", f"{type(error).__name__}: {error}") if error is not None
-                else "the body ended early")
+        what = network_words(error) if error is not None else "the body ended early"
         retries = self._client.config.max_retries
         if failures > retries:
             raise OSSError(redaction.redact(

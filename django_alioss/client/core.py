@@ -19,7 +19,9 @@ from .errors import (
     RETRY_BASE,
     RETRY_CAP,
     TOKEN_ERRORS,
+    Target,
     check_crc,
+    failure_words,
     header_crc,
     is_transient,
     translate,
@@ -75,6 +77,8 @@ class OSSClient:
     def __init__(self, config: ClientConfig, provider: CredentialsProvider) -> None:
         self.config = config
         self.provider = provider
+        self.target = Target(config.endpoint, config.bucket_name, config.region,
+                             provider.describe)
         self._bucket: oss2.Bucket | None = None
         self._lock = threading.Lock()
 
@@ -150,12 +154,13 @@ class OSSClient:
                       and is_transient(error)):
                     attempt += 1
                     delay = backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP)
-                    logger.warning("OSS %s of %r failed (%s %s), retry %d/%d in %.2fs",
-                                   operation, key, error.status, error.code or "network error",
-                                   attempt, self.config.max_retries, delay)
+                    logger.warning("OSS %s of %r in bucket %r at %s failed: %s; retry %d/%d "
+                                   "in %.2fs", operation, key, self.config.bucket_name,
+                                   self.config.endpoint, failure_words(error), attempt,
+                                   self.config.max_retries, delay)
                     time.sleep(delay)
                 else:
-                    failure = translate(error, operation, key)
+                    failure = translate(error, operation, key, self.target)
                     failure.attempts = sent
             if failure is not None:
                 raise failure  # outside the except block: no __context__ to leak

@@ -104,7 +104,7 @@ def test_network_errors_carry_no_signed_query(make_storage: StorageFactory, emu)
         storage.open("x.txt")
     assert caught.value.status == -2
     text = str(caught.value)
-    assert "network error" in text
+    assert "cut mid-request" in text or "did not answer" in text
     assert "Signature" not in text and "x-oss-signature" not in text
     assert_no_secret(text, emu.access_key_secret)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Comparison, MiB, Target, interleaved
+from harness import Comparison, MiB, Target, goal_check, interleaved
 
 GOAL_MB_S = 5000.0
 
@@ -53,13 +53,9 @@ def run(quick: bool = False, repeats: int | None = None, **_: Any) -> list[Compa
     for key, label in (("ours", f"client crc64() [{crc.BACKEND}]"),
                        ("emulator", "emulator Crc64, 1 MiB updates"),
                        ("crcmod", "crcmod as oss2 uses it (for comparison)")):
-        rates = sorted(size / s / 1e6 for s in samples[key])
-        results.append(Comparison(
-            benchmark="crc", name=f"{label}, {size // MiB} MiB", unit="MB/s",
-            ours_min=rates[-1], ours_median=rates[len(rates) // 2],
-            floor_label="5 GB/s goal", floor_min=GOAL_MB_S, floor_median=GOAL_MB_S,
-            ratio=rates[len(rates) // 2] / GOAL_MB_S,
-            target=Target(">=", 1.0) if key != "crcmod" else Target(">=", 0.0)))
+        results.append(goal_check(
+            "crc", f"{label}, {size // MiB} MiB", samples[key], size, GOAL_MB_S,
+            Target(">=", 1.0) if key != "crcmod" else Target(">=", 0.0)))
     per_request = sorted(small["oss2 Crc64() per request, 1 KiB"])
     ours_small = sorted(small["ours, 1 KiB"])
     results.append(Comparison(

@@ -118,6 +118,18 @@ def compare(benchmark: str, name: str, samples: dict[str, list[float]], ours: st
         ratio=statistics.median(ratios), target=target, extra=extra or {})
 
 
+def goal_check(benchmark: str, name: str, seconds: Sequence[float], work: float,
+               goal_mb_s: float, target: Target) -> Comparison:
+    """Throughput (``work`` bytes in each of ``seconds``) against a fixed goal in MB/s:
+    the ratio is the median throughput over the goal."""
+    rates = [work / s / 1e6 for s in seconds]
+    median = statistics.median(rates)
+    return Comparison(
+        benchmark=benchmark, name=name, unit="MB/s", ours_min=max(rates), ours_median=median,
+        floor_label=f"{goal_mb_s / 1000:g} GB/s goal", floor_min=goal_mb_s,
+        floor_median=goal_mb_s, ratio=median / goal_mb_s, target=target)
+
+
 def bound_check(benchmark: str, name: str, measured: Sequence[float], bound: float,
                 bound_label: str, unit: str = "MiB", **extra: Any) -> Comparison:
     """A measurement against a fixed bound (e.g. memory): ratio measured / bound <= 1."""

@@ -2,7 +2,7 @@
 
 From the repository root::
 
-    .venv/bin/python benchmarks/run.py            # everything, about 5 minutes
+    .venv/bin/python benchmarks/run.py            # everything, about 4 minutes
     .venv/bin/python benchmarks/run.py --quick    # tiny sizes, seconds (what the tests run)
     .venv/bin/python benchmarks/run.py --only reads,small_ops --json out.json
 
@@ -36,6 +36,8 @@ BENCHMARKS = {
     "uploads": "bench_upload",
     "crc": "bench_crc",
     "url": "bench_storage_url",
+    "emulator": "bench_emulator",
+    "credentials": "bench_credentials",
 }
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 

@@ -16,13 +16,14 @@ def test_quick_run_of_every_benchmark_writes_its_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only",
-         "reads,small_ops,uploads,crc,url", "--json", str(out)],
+         "reads,small_ops,uploads,crc,url,emulator,credentials", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["quick"] is True
     benchmarks = {r["benchmark"] for r in report["results"]}
-    assert benchmarks == {"reads", "small_ops", "uploads", "crc", "url"}
+    assert benchmarks == {"reads", "small_ops", "uploads", "crc", "url", "emulator",
+                          "credentials"}
     for row in report["results"]:
         assert row["ours_min"] > 0 and row["floor_min"] > 0 and row["ratio"] > 0, row
         assert row["target"].split()[0] in {">=", "<="} and isinstance(row["met"], bool)

@@ -53,7 +53,7 @@ class _FileWriter(BlobWriter):
         os.replace(self._path, target)  # atomic: the blob appears complete or not at all
         return _FileBlob(name, self.size)
 
-    def discard(self) -> None:
+    def _discard(self) -> None:
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path)

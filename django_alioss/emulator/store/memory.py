@@ -33,7 +33,7 @@ class _MemoryWriter(BlobWriter):
         self._chunks = []
         return blob
 
-    def discard(self) -> None:
+    def _discard(self) -> None:
         self._chunks = []
 
 

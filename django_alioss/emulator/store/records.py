@@ -3,13 +3,12 @@ uploads, listing pages) and the blob writer/reader interfaces."""
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..crc64 import Crc64
+from .digests import BodyDigests
 
 CHUNK_SIZE = 1024 * 1024
 BUCKET_ACLS = ("private", "public-read", "public-read-write")
@@ -212,31 +211,40 @@ class WrittenBlob:
 
 
 class BlobWriter(ABC):
-    """Receives a body chunk by chunk, hashing as it goes.
+    """Receives a body chunk by chunk, hashing as it goes (:class:`BodyDigests`: the MD5
+    of a large body on a helper thread, pipelined with the reads).
 
     Call :meth:`finish` to get a :class:`WrittenBlob` for the store's commit methods,
-    or :meth:`discard` to drop what was written.
+    or :meth:`discard` to drop what was written. Once :attr:`md5` is read, the body is
+    complete: nothing more may be written.
     """
 
     def __init__(self) -> None:
-        self._md5 = hashlib.md5()
-        self._crc = Crc64()
+        self._digests = BodyDigests()
         self.size = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        self._md5.update(data)
-        self._crc.update(data)
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the hashing thread and the memory store keep it as is
+        self._digests.update(data)
         self.size += len(data)
         self._write(data)
 
     @property
     def md5(self) -> bytes:
-        return self._md5.digest()
+        """The body's MD5 digest (waits for the hashing; ends the body)."""
+        return self._digests.result()[0]
 
     def finish(self) -> WrittenBlob:
-        return WrittenBlob(self._finish(), self.size, self._md5.digest(), self._crc.value)
+        md5, crc = self._digests.result()
+        return WrittenBlob(self._finish(), self.size, md5, crc)
+
+    def discard(self) -> None:
+        """Drop what was written (and its digests)."""
+        self._digests.cancel()
+        self._discard()
 
     @abstractmethod
     def _write(self, data: bytes) -> None: ...
@@ -245,7 +253,7 @@ class BlobWriter(ABC):
     def _finish(self) -> Blob: ...
 
     @abstractmethod
-    def discard(self) -> None: ...
+    def _discard(self) -> None: ...
 
 
 class BlobReader(ABC):

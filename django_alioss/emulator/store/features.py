@@ -20,7 +20,6 @@ from .records import (
     Blob,
     BlobReader,
     NoSuchKey,
-    ObjectAlreadyExists,
     ObjectAttributes,
     ObjectRecord,
     StoreError,
@@ -70,6 +69,12 @@ class ObjectFeatures(ABC):
         """Put ``obj`` under ``key``; return the blob it replaced."""
 
     @abstractmethod
+    def _commit(self, bucket_name: str, key: str, obj: ObjectState,
+                forbid_overwrite: bool) -> ObjectRecord:
+        """Install ``obj`` (its blob consumed either way); ObjectAlreadyExists when
+        ``forbid_overwrite`` and the key is taken."""
+
+    @abstractmethod
     def _transaction(self) -> contextlib.AbstractContextManager[Any]: ...
 
     @abstractmethod
@@ -115,7 +120,7 @@ class ObjectFeatures(ABC):
             content_type=attributes.content_type, headers=dict(attributes.headers),
             user_meta=dict(attributes.user_meta), acl=attributes.acl, object_type=SYMLINK,
             tags=dict(attributes.tags), symlink_target=target)
-        return self._replace(bucket, key, ObjectState(record, empty.blob), forbid_overwrite)
+        return self._commit(bucket, key, ObjectState(record, empty.blob), forbid_overwrite)
 
     def symlink_target(self, bucket: str, key: str) -> ObjectRecord:
         """The symlink's own record (``symlink_target`` set); NoSuchKey or NotSymlink."""
@@ -126,22 +131,6 @@ class ObjectFeatures(ABC):
             if obj.record.symlink_target is None:
                 raise NotSymlink(key)
             return obj.record
-
-    def _replace(self, bucket_name: str, key: str, obj: ObjectState,
-                 forbid_overwrite: bool) -> ObjectRecord:
-        replaced: Blob | None = None
-        try:
-            with self._lock, self._transaction():
-                bucket = self._bucket(bucket_name)
-                if forbid_overwrite and key in bucket.objects:
-                    raise ObjectAlreadyExists(key)
-                replaced = self._install(bucket, key, obj)
-        except BaseException:
-            self._release(obj.blob)
-            raise
-        if replaced is not None:
-            self._release(replaced)
-        return obj.record
 
     # --- tags ------------------------------------------------------------------------------
     def set_object_tags(self, bucket: str, key: str, tags: Mapping[str, str]) -> ObjectRecord:

@@ -11,10 +11,7 @@ from ..context import Call, Operation
 from ..errors import WireError, invalid_argument, malformed_xml
 from ..parsing import (
     MAX_PART_NUMBER,
-    NotModified,
     attributes,
-    check_conditions,
-    copy_source,
     encoder,
     forbid_overwrite,
     int_param,
@@ -24,6 +21,7 @@ from ..parsing import (
     url_encoded,
 )
 from ..wire import XmlContent, etag_header, iso_date, xml_document, xml_response
+from .objects import authorized_copy_source
 
 
 def _with_encoding_type(call: Call, content: XmlContent, position: int = 0) -> XmlContent:
@@ -62,15 +60,7 @@ def upload_part_copy(call: Call) -> Response:
     ``x-oss-copy-source-range: bytes=a-b`` and the ``x-oss-copy-source-if-*`` conditions."""
     request = call.request
     number = part_number(request)
-    src_bucket, src_key = copy_source(request)
-    call.authorize_object("oss:PutObject", write=True)
-    source = call.authorize_object("oss:GetObject", write=False, bucket=src_bucket, key=src_key)
-    if source is None:
-        raise WireError(404, "NoSuchKey", "The specified key does not exist.", {"Key": src_key})
-    try:
-        check_conditions(request, source, prefix="x-oss-copy-source-")
-    except NotModified:
-        raise WireError(304, "NotModified", "The source object was not modified.") from None
+    src_bucket, src_key, source = authorized_copy_source(call)
     upload_id = request.params.get("uploadId", "")
     call.store.get_upload(call.bucket, call.key, upload_id)
     span = source_range(request, source.size)

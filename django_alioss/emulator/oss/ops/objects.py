@@ -80,17 +80,26 @@ def put_object(call: Call) -> Response:
                           ("Content-MD5", record.content_md5 or "")])
 
 
-def copy_object(call: Call) -> Response:
-    request = call.request
-    src_bucket, src_key = copy_source(request)
+def authorized_copy_source(call: Call) -> tuple[str, str, ObjectRecord]:
+    """Bucket, key and record of ``x-oss-copy-source`` for a copy into this request's
+    object (CopyObject, UploadPartCopy): PutObject on the target and GetObject on the
+    source authorized, the source existing and its ``x-oss-copy-source-if-*`` conditions
+    holding."""
+    src_bucket, src_key = copy_source(call.request)
     call.authorize_object("oss:PutObject", write=True)
     source = call.authorize_object("oss:GetObject", write=False, bucket=src_bucket, key=src_key)
     if source is None:
         raise WireError(404, "NoSuchKey", "The specified key does not exist.", {"Key": src_key})
     try:
-        check_conditions(request, source, prefix="x-oss-copy-source-")
+        check_conditions(call.request, source, prefix="x-oss-copy-source-")
     except NotModified:
         raise WireError(304, "NotModified", "The source object was not modified.") from None
+    return src_bucket, src_key, source
+
+
+def copy_object(call: Call) -> Response:
+    request = call.request
+    src_bucket, src_key, _ = authorized_copy_source(call)
     directive = (request.header("x-oss-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise invalid_argument("x-oss-metadata-directive must be COPY or REPLACE.",

@@ -22,6 +22,9 @@ from PIL import Image
 from django_alioss.storage import OSSManifestStaticStorage, OSSStaticStorage, OSSStorage
 from tests.testapp.models import Document, Photo
 
+#: Static files django_alioss itself ships (collected along with the project's).
+PACKAGE_STATIC = ("django_alioss/direct_upload.js",)
+
 
 def fetch(url: str) -> requests.Response:
     with requests.Session() as session:
@@ -167,7 +170,8 @@ def test_collectstatic_with_manifest_storage(static_sources: Path, settings, emu
     manifest = json.loads(emu.store.get_object_bytes(
         emu.bucket_name, f"{location}/staticfiles.json"))
     paths = manifest["paths"]
-    assert set(paths) == {"css/site.css", "css/base.css", "img/logo.png", "js/app.js"}
+    assert set(paths) == {"css/site.css", "css/base.css", "img/logo.png", "js/app.js",
+                          *PACKAGE_STATIC}
     for original, hashed in paths.items():
         stem, ext = os.path.splitext(original)
         assert re.fullmatch(re.escape(stem) + r"\.[0-9a-f]{12}" + re.escape(ext), hashed)
@@ -190,7 +194,7 @@ def test_collectstatic_twice_skips_unmodified(static_sources: Path, settings, em
                                               location: str, ops) -> None:
     static_settings(settings, emu, location, "django_alioss.storage.OSSStaticStorage")
     call_command("collectstatic", interactive=False, verbosity=0)
-    assert ops["PutObject"] == 4
+    assert ops["PutObject"] == 4 + len(PACKAGE_STATIC)
     ops.reset()
     call_command("collectstatic", interactive=False, verbosity=0)
     # django-alioss' collectstatic: unchanged by content, from one listing (tests/static).
@@ -204,7 +208,7 @@ def test_collectstatic_with_static_storage_gives_unsigned_urls(static_sources: P
     call_command("collectstatic", interactive=False, verbosity=0)
     assert set(emu.store.list_keys(emu.bucket_name, location + "/")) == {
         f"{location}/{name}" for name in
-        ("css/base.css", "css/site.css", "img/logo.png", "js/app.js")}
+        ("css/base.css", "css/site.css", "img/logo.png", "js/app.js", *PACKAGE_STATIC)}
     assert staticfiles_storage.bucket_name == emu.bucket_name
     assert isinstance(staticfiles_storage._wrapped, OSSStaticStorage)
     url = staticfiles_storage.url("css/site.css")

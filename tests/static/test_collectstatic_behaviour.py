@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 
 from django_alioss.collect.stored import CONTENT_MD5
 from django_alioss.storage import OSSManifestStaticStorage, OSSStaticStorage
-from tests.static.helpers import ADMIN_FILES, put_keys, read, writes
+from tests.static.helpers import COLLECTED_FILES, put_keys, read, writes
 
 KiB = 1024
 
@@ -127,13 +127,13 @@ def test_clear_deletes_what_is_not_collected_and_uploads_everything_again(
     storage.save("stale/old.txt", ContentFile(b"from an older deploy"))
     ops.reset()
     output = collect(make_static(OSSStaticStorage), clear=True, verbosity=1)
-    assert ops.changed() == {"ListObjectsV2": 1, "DeleteObject": ADMIN_FILES + 1,
-                             "PutObject": ADMIN_FILES}
+    assert ops.changed() == {"ListObjectsV2": 1, "DeleteObject": COLLECTED_FILES + 1,
+                             "PutObject": COLLECTED_FILES}
     assert not storage.exists("stale/old.txt")
-    assert f"{ADMIN_FILES + 1} deleted" in output  # our summary
+    assert f"{COLLECTED_FILES + 1} deleted" in output  # our summary
     if django.VERSION >= (6, 0):  # Django's summary counts deletes since 6.0
-        assert f"{ADMIN_FILES + 1} static files deleted, {ADMIN_FILES} static files copied" \
-            in output
+        assert (f"{COLLECTED_FILES + 1} static files deleted, "
+                f"{COLLECTED_FILES} static files copied") in output
 
 
 def test_dry_run_changes_nothing_and_names_what_would_be_copied(
@@ -151,7 +151,7 @@ def test_dry_run_changes_nothing_and_names_what_would_be_copied(
     output = collect(make_static(), verbosity=2, dry_run=True, clear=True)
     assert writes(ops) == {}
     assert "Pretending to delete 'admin/css/dashboard.css'" in output
-    assert output.count("Pretending to copy") == ADMIN_FILES
+    assert output.count("Pretending to copy") == COLLECTED_FILES
 
 
 class LongCache(OSSManifestStaticStorage):

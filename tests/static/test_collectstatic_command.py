@@ -17,7 +17,7 @@ from django.test import override_settings
 from django_alioss.checks import check_collectstatic
 from django_alioss.collect import Progress
 from tests.backend.conftest import static_options, unique_location
-from tests.static.helpers import ADMIN_FILES
+from tests.static.helpers import COLLECTED_FILES
 
 BASE_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "tests.testapp"]
 OURS_FIRST = ["django_alioss", "django.contrib.staticfiles", *BASE_APPS]
@@ -62,7 +62,7 @@ def test_manage_py_collectstatic_by_name_runs_ours(
                            ALIOSS_LOCATION=unique_location(request), **settings):
         call_command("collectstatic", "--noinput", stdout=out)
         call_command("collectstatic", "--noinput", stdout=out)
-    assert ops.changed() == {"ListObjectsV2": 2, "PutObject": 2 * ADMIN_FILES + 1}
+    assert ops.changed() == {"ListObjectsV2": 2, "PutObject": 2 * COLLECTED_FILES + 1}
     assert re.search(r"^OSS: \d+ files checked, 0 uploaded \(0 B\)", out.getvalue(), re.M)
 
 
@@ -70,7 +70,7 @@ def test_a_storage_that_is_not_ours_gets_djangos_command(
         tmp_path: Path, static_tree: Path, collect: Callable[..., str]) -> None:
     target = FileSystemStorage(location=tmp_path / "collected")
     output = collect(target, verbosity=1)
-    assert f"{ADMIN_FILES} static files copied" in output
+    assert f"{COLLECTED_FILES} static files copied" in output
     assert "OSS:" not in output
     assert (tmp_path / "collected" / "admin" / "css" / "base.css").is_file()
 
@@ -84,10 +84,10 @@ def test_verbosity_0_prints_nothing(make_static: Callable[..., Any], static_tree
 def test_verbosity_1_prints_progress_then_djangos_line_and_a_summary(
         make_static: Callable[..., Any], static_tree: Path, collect: Callable[..., str]) -> None:
     first = collect(make_static(), verbosity=1).splitlines()
-    objects = 2 * ADMIN_FILES + 1  # the files, their hashed copies, the manifest
+    objects = 2 * COLLECTED_FILES + 1  # the files, their hashed copies, the manifest
     assert re.fullmatch(rf"{objects}/{objects} files, [\d.]+ MB uploaded, 0 unchanged",
                         first[0])
-    assert f"{ADMIN_FILES} static files copied" in first[-2]
+    assert f"{COLLECTED_FILES} static files copied" in first[-2]
     assert re.fullmatch(rf"OSS: {objects} files checked, {objects} uploaded \([\d.]+ MB\), "
                         r"0 unchanged in \d+\.\d s\.", first[-1])
     again = collect(make_static(), verbosity=1).splitlines()

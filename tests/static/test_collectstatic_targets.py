@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django_alioss.storage import OSSStaticStorage
-from tests.static.helpers import ADMIN_FILES, put_keys, read, writes
+from tests.static.helpers import COLLECTED_FILES, put_keys, read, writes
 
 LATENCY = 0.03
 
@@ -34,7 +34,7 @@ def test_rerun_with_nothing_changed_sends_one_listing_and_no_write(
     assert writes(ops) == {}
     assert ops.changed() == {"ListObjectsV2": 1}
     assert ops.total() <= 10
-    assert f"0 static files copied, {ADMIN_FILES} unmodified" in output
+    assert f"0 static files copied, {COLLECTED_FILES} unmodified" in output
 
 
 def test_rerun_of_plain_static_storage_sends_one_listing(
@@ -55,7 +55,7 @@ def test_first_run_uploads_in_parallel_3x_faster_than_sequential(
     collect(storage)
     elapsed = time.perf_counter() - started
     # Every file, its hashed copy and the manifest, once each; nothing deleted.
-    assert ops.changed() == {"ListObjectsV2": 1, "PutObject": 2 * ADMIN_FILES + 1}
+    assert ops.changed() == {"ListObjectsV2": 1, "PutObject": 2 * COLLECTED_FILES + 1}
     sequential_floor = ops["PutObject"] * LATENCY  # the latency alone, one PUT at a time
     assert elapsed * 3 < sequential_floor, (elapsed, sequential_floor)
     for hashed in manifest_paths(emu, storage).values():

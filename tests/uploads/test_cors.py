@@ -224,3 +224,17 @@ def test_alioss_check_reports_whether_origins_can_post(configured: dict) -> None
     output, status = run("alioss_check", "--no-probe")
     assert status == 0, output
     assert f"OK   cors: browser uploads (POST) allowed from {SITE} (rule 1)" in output
+
+
+def test_alioss_check_warns_when_the_rules_cannot_be_read(configured: dict, emu: Any) -> None:
+    writer = emu.iam.add_user("cors-blind", [{"Version": "1", "Statement": [{
+        "Effect": "Allow", "Action": "oss:*Object",
+        "Resource": f"acs:oss:*:*:{emu.bucket_name}/*"}]}])
+    options = {**configured, "access_key_id": writer.access_key_id,
+               "access_key_secret": writer.access_key_secret}
+    with override_settings(STORAGES={"default": {
+            "BACKEND": "django_alioss.storage.OSSStorage", "OPTIONS": options}}):
+        output, status = run("alioss_check", "--no-probe")
+    assert status == 0, output
+    assert "WARN cors: cannot read the bucket's CORS rules" in output
+    assert "oss:GetBucketCors" in output

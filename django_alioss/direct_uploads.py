@@ -11,7 +11,8 @@ them. The form field and widget (:mod:`django_alioss.forms`) are built on this.
   owner, and one HEAD must find the object within the size limits and content types.
   Nothing is copied: the object stays where the browser put it.
 - :func:`stale_uploads` lists uploads under the prefix older than an age that no
-  ``FileField`` row names (abandoned forms), for ``alioss_cleanup_uploads``.
+  ``FileField`` row names, through any storage on the bucket (abandoned forms), for
+  ``alioss_cleanup_uploads``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from typing import Any
 
 from django.apps import apps
 from django.core import signing
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import models
 
 from .client import ListedObject
-from .exceptions import OSSFileNotFound
+from .exceptions import InvalidObjectName, OSSFileNotFound
 from .signing_policy import FILENAME_PLACEHOLDER
 from .storage import OSSStorage
 from .urls import ContentTypes
@@ -134,7 +136,11 @@ def accept(storage: OSSStorage, value: str, *, owner: str | None = None,
         raise DirectUploadRejected("This upload belongs to another user.", "owner")
     name = _check_name(filename, payload["p"], max_length)
     try:
-        meta = storage.client.head_object(storage.object_key(name))
+        key = storage.object_key(name)
+    except (InvalidObjectName, SuspiciousFileOperation):
+        raise DirectUploadRejected(f"{filename!r} is not a valid file name.", "name") from None
+    try:
+        meta = storage.client.head_object(key)
     except OSSFileNotFound:
         raise DirectUploadRejected(f"The uploaded file {filename!r} was not found in the "
                                    "bucket: upload it again.", "missing") from None
@@ -150,40 +156,35 @@ def accept(storage: OSSStorage, value: str, *, owner: str | None = None,
 
 
 # --- abandoned uploads -----------------------------------------------------------------------
-def _storage_of(field: models.FileField) -> OSSStorage | None:
-    storage = field.storage
-    try:
-        return storage if isinstance(storage, OSSStorage) else None
-    except Exception:  # a lazy storage (default_storage) that cannot be set up
-        return None
-
-
-def referenced_names(storage: OSSStorage, prefix: str) -> set[str]:
-    """Names under ``prefix`` that a ``FileField`` (on ``storage``'s bucket and
-    location) of any installed model holds."""
-    names: set[str] = set()
+def referenced_keys(storage: OSSStorage, key_prefix: str) -> set[str]:
+    """Keys under ``key_prefix`` in ``storage``'s bucket that a ``FileField`` of any
+    installed model names (through any django-alioss storage on that bucket, whatever
+    its ``location``). A storage that cannot be built raises: nothing is then deleted."""
+    keys: set[str] = set()
     for model in apps.get_models():
         for field in model._meta.get_fields():
             if not isinstance(field, models.FileField):
                 continue
-            other = _storage_of(field)
-            if other is None or _place(other) != _place(storage):
+            other = field.storage
+            if not isinstance(other, OSSStorage) or other.bucket_name != storage.bucket_name:
+                continue  # (bucket names are unique: any endpoint reaches the same bucket)
+            base = f"{other.location}/" if other.location else ""
+            if not (key_prefix.startswith(base) or base.startswith(key_prefix)):
                 continue
-            rows = model._default_manager.filter(**{f"{field.name}__startswith": prefix})
-            names.update(rows.values_list(field.name, flat=True))
-    return names
+            rows = model._default_manager.filter(
+                **{f"{field.name}__startswith": key_prefix[len(base):]})
+            keys.update(base + name for name in rows.values_list(field.name, flat=True))
+    return keys
 
 
 def stale_uploads(storage: OSSStorage, older_than: float, now: float
                   ) -> Iterator[tuple[str, ListedObject]]:
-    """``(name, object)`` of every upload under ``direct_upload_prefix`` last modified
+    """``(key, object)`` of every upload under ``direct_upload_prefix`` last modified
     ``older_than`` seconds or more before ``now`` that no model row references."""
     prefix = storage.direct_upload_prefix.strip("/") + "/"
-    referenced = referenced_names(storage, prefix)
     key_prefix = f"{storage.location}/{prefix}" if storage.location else prefix
-    skip = len(storage.location) + 1 if storage.location else 0
+    referenced = referenced_keys(storage, key_prefix)
     for page in storage.client.iter_list(key_prefix):
         for listed in page.objects:
-            name = listed.key[skip:]
-            if now - listed.last_modified >= older_than and name not in referenced:
-                yield name, listed
+            if now - listed.last_modified >= older_than and listed.key not in referenced:
+                yield listed.key, listed

@@ -249,8 +249,8 @@ def test_cleanup_deletes_only_old_unattached_uploads(db, media: OSSStorage, emu)
                                    now=time.time() - 60 if what == "fresh" else old)
     emu.store.put_object_bytes(bucket, media.object_key("documents/old.bin"), b"x", now=old)
     Document.objects.create(title="kept", attachment=names["attached"])
-    stale = [name for name, _ in stale_uploads(media, 86400, time.time())]
-    assert stale == [names["abandoned"]]
+    stale = [key for key, _ in stale_uploads(media, 86400, time.time())]
+    assert stale == [media.object_key(names["abandoned"])]
 
     out = io.StringIO()
     call_command("alioss_cleanup_uploads", "--older-than", "24h", "--direct-uploads",
@@ -262,3 +262,15 @@ def test_cleanup_deletes_only_old_unattached_uploads(db, media: OSSStorage, emu)
     assert "deleted 1 unattached browser upload(s)" in out.getvalue()
     assert not media.exists(names["abandoned"])
     assert all(media.exists(n) for n in (names["attached"], names["fresh"], "documents/old.bin"))
+
+
+def test_references_through_a_storage_with_another_location(db, media: OSSStorage, make_storage,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            emu) -> None:
+    """A row naming the object through a storage at the bucket's root keeps it too."""
+    key = media.object_key(f"{media.direct_upload_prefix}/z/kept.bin")
+    emu.store.put_object_bytes(emu.bucket_name, key, b"x", now=time.time() - 3 * 86400)
+    root = make_storage(location="")
+    monkeypatch.setattr(Document._meta.get_field("attachment"), "storage", root)
+    Document.objects.create(title="via root", attachment=key)
+    assert [k for k, _ in stale_uploads(media, 86400, time.time())] == []

@@ -33,6 +33,7 @@ from storages.compress import GzipCompressionWrapper
 from storages.utils import ReadBytesWrapper, clean_name
 
 from .client import ClientConfig, OSSClient
+from .client.core import UPLOAD_CHUNK
 from .exceptions import InvalidObjectName
 from .files import OSSFile
 from .names import available_overwrite_name, validate_file_name
@@ -355,9 +356,10 @@ class OSSStorage(OptionValues, BaseStorage):
                                                  or content.seekable())
         # The whole content is saved whatever its position, as File.chunks() does.
         size = None if compress or _text_content(content) else getattr(content, "size", None)
-        # Below the threshold, a content that can be read again goes out as bytes (the
-        # same one PutObject as Uploader.upload's, without the stream layers).
-        small = size if seekable and size is not None and size < self.uploader.threshold else None
+        # Up to 1 MiB (and below the threshold) a content that can be read again goes out as
+        # bytes: the client would read it whole too; here without the stream layers.
+        small = (size if seekable and size is not None and size <= UPLOAD_CHUNK
+                 and size < self.uploader.threshold else None)
         attempt = 0
         while True:
             attempt += 1

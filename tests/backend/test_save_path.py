@@ -101,3 +101,24 @@ def test_a_taken_name_gets_an_alternative_on_the_fast_path(make_storage, emu, op
     assert emu.store.get_object_bytes(emu.bucket_name,
                                       f"{storage.location}/{second}") == b"second"
     assert ops["PutObject"] == 3  # the second save: refused once, then the new name
+
+
+class Recorder(io.BytesIO):
+    """A seekable file that remembers the largest ``read`` asked of it."""
+
+    largest = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.largest = max(self.largest, len(self.getbuffer()) if size is None or size < 0
+                           else size)
+        return super().read(size)
+
+
+def test_only_bodies_up_to_a_mib_are_read_whole(storage: OSSStorage, emu, ops) -> None:
+    small, large = Recorder(b"s" * 1024 * 1024), Recorder(bytes(range(256)) * 12 * 1024)
+    storage.save("small.bin", File(small, name="small.bin"))
+    storage.save("large.bin", File(large, name="large.bin"))  # 3 MiB: one PutObject, streamed
+    assert small.largest == 1024 * 1024 and large.largest <= 1024 * 1024
+    assert ops["PutObject"] == 2 and ops["InitiateMultipartUpload"] == 0
+    assert emu.store.get_object_bytes(emu.bucket_name, f"{storage.location}/large.bin") == \
+        large.getvalue()

@@ -331,3 +331,21 @@ def collectstatic_rerun(emu: Any, monkeypatch: Any, source: Path) -> str:
                            ALIOSS_DEFAULT_ACL="public-read"):
         run_manage("collectstatic", "--noinput")
         return run_manage("collectstatic", "--noinput")
+
+
+def alioss_cors_set(tmp_path: Path) -> str:
+    """``alioss_cors set --origin https://www.example.com`` on a bucket ``my-bucket`` that
+    already has a rule for another origin."""
+    from django.test import override_settings
+
+    from django_alioss.emulator import Emulator
+    from django_alioss.emulator.storages import STATIC_KEYS, emulator_options
+    from django_alioss.emulator.store import CorsConfiguration, CorsRule
+
+    with Emulator(bucket="my-bucket") as emu:
+        emu.store.set_bucket_cors(emu.bucket_name, CorsConfiguration(rules=(
+            CorsRule(("https://cdn.example.com",), ("GET",)),)))
+        storages = {"default": {"BACKEND": OSS, "OPTIONS": {
+            "location": "media", **emulator_options(emu, STATIC_KEYS)}}}
+        with override_settings(STORAGES=storages, DEBUG=True):
+            return run_manage("alioss_cors", "set", "--origin", "https://www.example.com")

@@ -22,6 +22,7 @@ import django
 import pytest
 import requests
 from django.conf import settings as django_settings
+from django.contrib.admin import AdminSite
 from django.core.checks import run_checks
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
@@ -44,6 +45,7 @@ from django_alioss.storage import OSSStorage
 
 from .docsample_runs import (
     SCENARIOS,
+    alioss_cors_set,
     check_synopsis,
     collectstatic_rerun,
     run_block,
@@ -60,6 +62,7 @@ from .docsamples import (
     normalise,
     of_rule,
     page_settings,
+    parse,
 )
 from .plugin.project import make_project
 
@@ -106,13 +109,17 @@ def exec_settings(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 
 
 def apply_settings(values: dict[str, Any], settings: Any, alioss_storages: Any,
-                   stack: ExitStack) -> None:
-    """Use the sample's STORAGES and ALIOSS_* settings, pointed at the emulator (aliases
-    with CDN URL authentication at an emulator whose CDN edge has their type and key)."""
+                   stack: ExitStack, aliases: set[str] | frozenset[str] = frozenset()) -> None:
+    """Use the sample's STORAGES (plus a media storage for each of ``aliases`` it lacks)
+    and ALIOSS_* settings, pointed at the emulator (aliases with CDN URL authentication at
+    an emulator whose CDN edge has their type and key)."""
     for name, value in values.items():
         if name.startswith("ALIOSS_"):
             setattr(settings, name, value)
-    settings.STORAGES = copy.deepcopy(values.get("STORAGES", DEFAULT_STORAGES))
+    configured = copy.deepcopy(values.get("STORAGES", DEFAULT_STORAGES))
+    for alias in sorted(set(aliases) - set(configured)):
+        configured[alias] = {"BACKEND": OSS, "OPTIONS": {"location": alias}}
+    settings.STORAGES = configured
     alioss_storages.apply()
     changed = copy.deepcopy(settings.STORAGES)
     for alias, config in values.get("STORAGES", {}).items():
@@ -174,11 +181,49 @@ def test_usage_sample(sample: Sample, settings: Any, alioss_storages: Any,
                       monkeypatch: pytest.MonkeyPatch) -> None:
     source = page_settings(sample)
     values = exec_settings(source, monkeypatch) if source else {}
+    models = page_models(sample)
+    aliases = {alias for m in models for alias in re.findall(r'storages\["(\w+)"\]', m.text)}
     with ExitStack() as stack:
-        apply_settings(values, settings, alioss_storages, stack)
+        apply_settings(values, settings, alioss_storages, stack, aliases)
         clear_locations(alioss_storages)
         namespace = {"__name__": "doc_sample", "storage": storages["default"]}
+        for models_sample in models:  # the page's models, by name
+            namespace.update(vars(stack.enter_context(models_module(models_sample))))
+        settings.DEBUG = True  # static URLs without a collected manifest
+        site = AdminSite(name="doc_sample")  # @admin.register registers here
+        monkeypatch.setattr("django.contrib.admin.sites.site", site)
         exec(compile(sample.text, sample.id, "exec"), namespace)
+        for model_admin in site._registry.values():
+            form = model_admin.get_form(logged_in_request())()
+            assert "direct_upload.js" in str(form.media), form.media
+        if sample.arg("call"):
+            call_view(namespace[sample.arg("call")], settings)
+
+
+def page_models(sample: Sample) -> list[Sample]:
+    return [other for other in parse(ROOT / sample.page)
+            if other.rule == "models" and other.line < sample.line]
+
+
+def logged_in_request() -> Any:
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/upload/")
+    request.user = types.SimpleNamespace(is_authenticated=True, pk=1, is_active=True,
+                                         is_staff=True, has_perm=lambda *args: True)
+    return request
+
+
+def call_view(view: Any, settings: Any) -> None:
+    """GET the view as a logged-in user; its template ``upload.html`` renders the form."""
+    settings.TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
+                           "OPTIONS": {"loaders": [
+                               ("django.template.loaders.locmem.Loader",
+                                {"upload.html": "{{ form.media }}{{ form }}"}),
+                               "django.template.loaders.app_directories.Loader"]}}]
+    response = view(logged_in_request())
+    assert response.status_code == 200
+    assert b"direct_upload.js" in response.content, response.content[:2000]
 
 
 @contextmanager
@@ -468,6 +513,8 @@ def test_real_output_sample(sample: Sample, alioss_emulator: Emulator,
         output = collectstatic_rerun(alioss_emulator, monkeypatch, tmp_path / "static")
     elif scenario == "demo-banner":
         output = demo_banner(tmp_path, request)
+    elif scenario == "alioss_cors-set":
+        output = alioss_cors_set(tmp_path)
     else:
         output = SCENARIOS[scenario](alioss_emulator, monkeypatch)
     wanted, real = documented(sample), normalise(output)

@@ -18,6 +18,7 @@ them. The form field and widget (:mod:`django_alioss.forms`) are built on this.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ TOKEN_MAX_AGE = 24 * 3600
 """Seconds a form may take from rendering to submission."""
 MAX_FILENAME = 255
 _BAD_NAME_CHARACTERS = ("/", "\\", "\x00")
+_UPLOAD_SLOT = re.compile(r"[0-9a-f]{8}")
 
 
 class DirectUploadRejected(ValueError):
@@ -106,8 +108,14 @@ def _read(value: str) -> tuple[dict[str, Any], str]:
 
 
 def _check_name(name: str, prefix: str, max_length: int | None) -> str:
-    if (not name or name in (".", "..") or len(name) > MAX_FILENAME
-            or any(c in name for c in _BAD_NAME_CHARACTERS)):
+    """``prefix`` + ``name`` once ``name`` is a plain file name, optionally behind the
+    upload's own slot (``<8 hex digits>/``: direct_upload.js puts each upload of a page
+    in one, so two rows sharing a ticket never write the same key)."""
+    slot, separator, filename = name.rpartition("/")
+    if separator and not _UPLOAD_SLOT.fullmatch(slot):
+        raise DirectUploadRejected(f"{name!r} is not a valid file name.", "name")
+    if (not filename or filename in (".", "..") or len(filename) > MAX_FILENAME
+            or any(c in filename for c in _BAD_NAME_CHARACTERS)):
         raise DirectUploadRejected(f"{name!r} is not a valid file name.", "name")
     full = prefix + name
     if max_length is not None and len(full) > max_length:

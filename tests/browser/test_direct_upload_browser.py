@@ -7,6 +7,7 @@ the site."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,5 +68,7 @@ def test_admin_uploads_straight_to_the_bucket(chromium: Any, demo: Demo, tmp_pat
     assert max(to_site) < 10_000 < SIZE
     name = object_name(href)
     assert name.startswith("direct-uploads/") and name.endswith("/release_notes.bin")
+    # prefix (the ticket's random folder) / slot (this upload's, 8 hex digits) / file name
+    assert re.fullmatch(r"direct-uploads/[0-9a-f]{32}/[0-9a-f]{8}/release_notes\.bin", name)
     with demo.storage().open(name) as attached:
         assert attached.read() == content

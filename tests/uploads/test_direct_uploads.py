@@ -133,9 +133,23 @@ def test_missing_object(storage: OSSStorage) -> None:
     assert rejected(storage, answer(ticket, "never-uploaded.pdf")) == "missing"
 
 
-@pytest.mark.parametrize("name", ["a/b.pdf", "..", "", "x\\y", "n" * 300])
+@pytest.mark.parametrize("name", ["a/b.pdf", "..", "", "x\\y", "n" * 300, "0123abcd/..",
+                                  "0123ABCD/b.pdf", "01/23abcd/b.pdf", "0123abcd/", "/b.pdf"])
 def test_bad_names(storage: OSSStorage, name: str) -> None:
     assert rejected(storage, answer(issue(storage, owner=OWNER), name)) == "name"
+
+
+def test_rows_sharing_a_ticket_upload_into_slots_of_their_own(storage: OSSStorage,
+                                                              http) -> None:
+    """Inline rows the admin clones share one ticket: direct_upload.js puts each upload
+    in its own ``<8 hex>/`` slot, so two files of the same name are two objects."""
+    ticket = issue(storage, owner=OWNER)
+    first = accept(storage, upload(http, ticket, b"first", name="0123abcd/scan.pdf"),
+                   owner=OWNER)
+    second = accept(storage, upload(http, ticket, b"second", name="89abcdef/scan.pdf"),
+                    owner=OWNER)
+    assert first != second and first.endswith("/0123abcd/scan.pdf")
+    assert storage.open(first).read() == b"first" and storage.open(second).read() == b"second"
 
 
 def test_name_longer_than_the_model_field(storage: OSSStorage) -> None:

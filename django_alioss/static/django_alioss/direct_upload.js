@@ -19,6 +19,16 @@
     return (cleaned || "file").slice(-100);
   }
 
+  // Each upload goes into a slot of its own under the ticket's prefix: rows of an admin
+  // inline formset share one ticket, and two files of the same name must not collide.
+  function newSlot() {
+    var bytes = new Uint8Array(4);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
   function errorText(xhr) {
     var text = xhr.status ? "HTTP " + xhr.status : "network error";
     try {
@@ -49,9 +59,10 @@
     var fields = ticket.fields;
     var prefix = fields.key.slice(0, fields.key.length - PLACEHOLDER.length);
     var name = safeName(file.name);
+    var stored = newSlot() + "/" + name;
     var data = new FormData();
     Object.keys(fields).forEach(function (key) {
-      data.append(key, key === "key" ? prefix + name : fields[key]);
+      data.append(key, key === "key" ? prefix + stored : fields[key]);
     });
     if (!hasField(fields, "content-type")) {
       data.append("Content-Type", file.type || "application/octet-stream");
@@ -72,7 +83,7 @@
     xhr.addEventListener("load", function () {
       if (xhr.status >= 200 && xhr.status < 300) {
         progress.value = 100;
-        hidden.value = JSON.stringify({ token: ticket.token, name: name });
+        hidden.value = JSON.stringify({ token: ticket.token, name: stored });
         show(box, "done", "Uploaded " + name);
       } else {
         progress.hidden = true;

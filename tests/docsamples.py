@@ -104,7 +104,7 @@ class Sample:
 
 def pages() -> list[Path]:
     """Every Markdown file of the documentation."""
-    return [ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def parse(path: Path) -> list[Sample]:

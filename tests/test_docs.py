@@ -84,3 +84,14 @@ def test_every_page_is_in_the_nav_and_every_nav_entry_exists() -> None:
     pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     assert nav == pages
 
+
+
+def test_readme_is_short_and_links_into_the_docs() -> None:
+    """The README is the front page: what, quick start, the two commands, links to every
+    docs page that exists (the rest lives in docs/)."""
+    assert len(README.splitlines()) < 200
+    links = set(re.findall(r"\]\((docs/[^)#]+\.md)(?:#[^)]*)?\)", README))
+    for link in links:
+        assert (ROOT / link).is_file(), link
+    pages = {f"docs/{p.relative_to(DOCS)}" for p in DOCS.rglob("*.md")} - {"docs/changelog.md"}
+    assert pages <= links, pages - links

@@ -10,7 +10,7 @@ import gc
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from oss2.exceptions import ServerError
 from oss2.models import PartInfo
 
 from django_alioss.emulator.crc64 import crc64
-from django_alioss.emulator.store import DirectoryStore, MemoryStore, ObjectAttributes
+from django_alioss.emulator.store import DirectoryStore, MemoryStore, ObjectAttributes, Store
 from django_alioss.emulator.store.digests import INLINE_BYTES, BodyDigests
 
 MiB = 1024 * 1024
@@ -35,16 +35,18 @@ def hashing_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name == HASHER}
 
 
-@pytest.fixture(params=["memory", "directory"], scope="module")
+STORES: dict[str, Callable[[Path], Store]] = {"memory": lambda _: MemoryStore(),
+                                              "directory": DirectoryStore}
+
+
+@pytest.fixture(params=sorted(STORES), scope="module")
 def env(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OSSEnv]:
-    store = (MemoryStore() if request.param == "memory"
-             else DirectoryStore(Path(tmp_path_factory.mktemp("hashing"))))
+    """OSS on 127.0.0.1 over each store (module-wide)."""
+    store = STORES[request.param](tmp_path_factory.mktemp("hashing"))
     running = start_oss(store)
-    try:
-        yield running
-    finally:
-        running.stop()
-        store.close()
+    yield running
+    running.stop()
+    store.close()
 
 
 @pytest.mark.parametrize("sizes", [

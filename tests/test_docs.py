@@ -19,7 +19,7 @@ DOCS = ROOT / "docs"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 OPTIONS_PAGE = (DOCS / "reference" / "options.md").read_text(encoding="utf-8")
 EMULATOR_PAGE = (DOCS / "testing" / "emulator.md").read_text(encoding="utf-8")
-CI_STEPS = ("test", "lint", "test-django6", "docs")
+CI_STEPS = ("test", "lint", "test-django6", "test-django42", "docs")
 
 
 def test_every_option_has_a_reference_row_with_its_setting_name() -> None:

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import User
 from django.core import signing
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.core.management import call_command
 from django.test import RequestFactory, override_settings
 
@@ -71,6 +72,10 @@ def media(emu: Any, location: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     with override_settings(STORAGES={
             "default": {"BACKEND": "django_alioss.storage.OSSStorage", "OPTIONS": options},
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):
+        # Django < 5.1 rebuilds STORAGES["default"] from its BACKEND alone under an
+        # override (the README's quirk): give the handler the options again.
+        monkeypatch.setattr(storages, "_backends", dict(settings.STORAGES))
+        monkeypatch.setattr(storages, "_storages", {})
         storage = OSSStorage(**options)
         monkeypatch.setattr(default_storage, "_wrapped", storage)
         yield storage

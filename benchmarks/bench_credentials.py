@@ -207,7 +207,7 @@ def measure(env: dict[str, str], repeats: int, calls: int) -> dict[str, list[flo
 def run(quick: bool = False, repeats: int | None = None, calls: int | None = None,
         **_: Any) -> list[Comparison]:
     setup_django()
-    repeats = repeats or (2 if quick else 15)
+    repeats = repeats or (2 if quick else 31)
     calls = calls or (20 if quick else 300)
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     try:

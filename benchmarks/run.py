@@ -2,7 +2,7 @@
 
 From the repository root::
 
-    .venv/bin/python benchmarks/run.py            # everything, about 4 minutes
+    .venv/bin/python benchmarks/run.py            # everything, about two minutes
     .venv/bin/python benchmarks/run.py --quick    # tiny sizes, seconds (what the tests run)
     .venv/bin/python benchmarks/run.py --only reads,small_ops --json out.json
 

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -85,28 +85,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM. Installed before anything is printed, so a
-    signal sent as soon as the export lines appear still stops the emulator cleanly."""
-    stop = threading.Event()
+class _StopRequest:
+    """Set by SIGINT or SIGTERM. The handler only assigns a flag: a handler that took a
+    lock (``threading.Event.set``) could run while the main thread held that very lock
+    and deadlock, leaving the emulator deaf to every later signal."""
 
-    def _handler(signum: int, frame: object) -> None:
-        stop.set()
+    def __init__(self) -> None:
+        self.requested = False
 
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def wait(self) -> None:
+        """Sleep until a signal asked to stop (each signal interrupts the sleep)."""
+        while not self.requested:
+            time.sleep(0.5)
+
+
+def _stop_on_signals() -> _StopRequest:
+    """Installed before anything is printed, so a signal sent as soon as the export lines
+    appear still stops the emulator cleanly."""
+    stop = _StopRequest()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     return stop
 
 
-def _detach(emulator: Emulator, static_keys: bool) -> None:
-    """Fork: the parent prints the exports and exits; the child serves on."""
+def _detach(emulator: Emulator, static_keys: bool) -> int:
+    """Fork: the child serves on; the parent waits until the child says it is serving,
+    then prints the exports and exits. Returns, in the child, the pipe to say so on
+    (:func:`_ready`). So once ``eval`` returns, every listener serves, and a signal
+    sent to ``ALIOSS_EMULATOR_PID`` cannot reach the child before Python's after-fork
+    bookkeeping (which drops pending signals) has run.
+    """
     emulator.token_file.write()
+    read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as ready:
+            started = ready.read(1) == b"1"
+        if not started:
+            sys.stderr.write("alioss emulator: the detached emulator did not start\n")
+            os._exit(2)
         sys.stdout.write(emulator.export_lines(static_keys))
         sys.stdout.write(f"export ALIOSS_EMULATOR_PID={pid}\n")
         sys.stdout.flush()
         os._exit(0)  # no finalizers: the child owns the sockets and temp dirs now
+    os.close(read_end)
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):
@@ -117,6 +143,13 @@ def _detach(emulator: Emulator, static_keys: bool) -> None:
         log = os.open(emulator.data_dir / "emulator.log",
                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 2)
+    return write_end
+
+
+def _ready(write_end: int) -> None:
+    """Tell the waiting parent (see :func:`_detach`) that the emulator serves."""
+    os.write(write_end, b"1")
+    os.close(write_end)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,16 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = _stop_on_signals()
     static_keys = not args.no_static_keys
     if args.detach:
-        _detach(emulator, static_keys)
+        ready = _detach(emulator, static_keys)
         emulator.start()
+        _ready(ready)
     else:
         emulator.start()
         sys.stdout.write(emulator.export_lines(static_keys))
         sys.stdout.flush()
         print(f"# serving {emulator.describe()}; Ctrl-C stops", file=sys.stderr, flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        stop.wait()
     finally:
         emulator.stop()
     print("# alioss emulator stopped", file=sys.stderr, flush=True)

@@ -433,3 +433,20 @@ def test_console_script_runs_the_cli(run_cli: list[subprocess.Popen[str]]) -> No
                          env["ALIOSS_ENDPOINT"], "created-by-a-suite")
     bucket.create_bucket()
     bucket.put_object("made-by-the-console-script.txt", b"ok")
+
+
+def test_many_signals_in_a_row_still_stop_the_cli() -> None:
+    """A signal handler that took a lock (``threading.Event.set``) deadlocked when it ran
+    while the main thread held that lock in ``Event.wait``: the emulator then ignored
+    every later SIGTERM. A burst of signals gives that interleaving its chance."""
+    for _ in range(3):
+        process = _start_cli()
+        try:
+            _read_exports(process)
+            for _ in range(300):
+                process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()

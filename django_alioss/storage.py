@@ -104,7 +104,7 @@ def _is_rrsa_marker(value: str | None) -> bool:
     return value is not None and value.strip().lower() == "rrsa"
 
 
-def _without_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _schema_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Constructor options minus every credential option and every secret option (such
     as ``cdn_auth_key``)."""
     return {k: v for k, v in kwargs.items()
@@ -141,7 +141,7 @@ class OSSStorage(OptionValues, BaseStorage):
         recorded = getattr(self, "_constructor_args", None)
         if recorded is not None:
             args, kwargs = recorded
-            self._constructor_args = (args, _without_credentials(kwargs))
+            self._constructor_args = (args, _schema_arguments(kwargs))
 
     def get_default_settings(self) -> dict[str, Any]:
         """Every option's value from ``ALIOSS_*`` settings, the environment, or defaults."""

@@ -93,10 +93,6 @@ class Identity:
     principal: Principal | None = field(default=None, repr=False)
     scheme: str = "anonymous"
 
-    @property
-    def anonymous(self) -> bool:
-        return self.principal is None
-
 
 ANONYMOUS = Identity()
 
